@@ -1,0 +1,25 @@
+"""The project's own error types: every expected failure is one of these, with a message naming what is wrong."""
+
+
+class RoadSegError(Exception):
+    """Base class: an input, model or setting the package cannot use; the message names it."""
+
+
+class ImageConversionError(RoadSegError):
+    """A sensor_msgs Image/CompressedImage that cannot be turned into an RGB array (the message names the field)."""
+
+
+class ModelLoadError(RoadSegError):
+    """A model file that is missing, unreadable, not ONNX, or of the wrong input shape."""
+
+
+class ProviderUnavailableError(RoadSegError):
+    """An execution provider that was asked for explicitly but cannot run here."""
+
+
+class DatasetError(RoadSegError):
+    """A dataset folder or file that cannot be used for training or evaluation (the message names the file)."""
+
+
+class BagError(RoadSegError):
+    """A bag or frame folder that cannot be converted or replayed (the message names the file or topic)."""

@@ -1,0 +1,111 @@
+"""sensor_msgs Image / CompressedImage <-> NumPy arrays, through rosbags-image, with every field checked first.
+
+rosbags-image does the colour conversions (and works on rclpy messages); this module checks what it trusts
+(``step``, ``data`` length, sizes) so that a malformed message becomes one :class:`ImageConversionError` naming the
+field, never a NumPy exception, a wrong picture or an out-of-memory crash.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from rosbags.image import ImageError, message_to_cvimage
+from rosbags.image.image import convert_color
+
+from ros_road_seg.errors import ImageConversionError
+
+# encoding -> (channels, bytes per channel). 16-bit frames are scaled to 8 bits by rosbags-image.
+SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
+    "rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1),
+    "rgb16": (3, 2), "bgr16": (3, 2), "rgba16": (4, 2), "bgra16": (4, 2), "mono16": (1, 2),
+}
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+
+class _Unpadded:
+    """The fields rosbags-image reads, with row padding (``step`` > width * pixel size) removed."""
+
+    __slots__ = ("height", "width", "encoding", "is_bigendian", "data")
+
+    def __init__(self, height: int, width: int, encoding: str, is_bigendian: int, data: np.ndarray) -> None:
+        self.height, self.width, self.encoding = height, width, encoding
+        self.is_bigendian, self.data = is_bigendian, data
+
+
+def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A ``sensor_msgs/Image`` as an RGB uint8 HxWx3 array; :class:`ImageConversionError` names a bad field."""
+    encoding = str(msg.encoding)
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise ImageConversionError(f"encoding '{encoding}' is not supported (supported: "
+                                   f"{', '.join(SUPPORTED_ENCODINGS)})")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f"height {height} x width {width}: an image needs both > 0")
+    _check_pixels(height, width, max_pixels)
+    channels, depth = SUPPORTED_ENCODINGS[encoding]
+    row_bytes = width * channels * depth
+    if step < row_bytes:
+        raise ImageConversionError(f"step {step} is smaller than width {width} x {channels * depth} bytes per pixel "
+                                   f"= {row_bytes} for encoding '{encoding}'")
+    data = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
+    if data.size != step * height:
+        raise ImageConversionError(f"data has {data.size} bytes, expected step {step} x height {height} = "
+                                   f"{step * height}")
+    if step != row_bytes:
+        data = np.ascontiguousarray(data.reshape(height, step)[:, :row_bytes]).reshape(-1)
+    plain = _Unpadded(height, width, encoding, int(bool(msg.is_bigendian)), data)
+    try:
+        rgb = message_to_cvimage(plain, "rgb8")
+    except (ImageError, cv2.error, ValueError, TypeError) as error:
+        raise ImageConversionError(f"encoding '{encoding}' could not be converted to rgb8: {error}") from None
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A ``sensor_msgs/CompressedImage`` (JPEG/PNG) as RGB uint8 HxWx3; a truncated or non-image payload is an error."""
+    raw = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
+    if raw.size == 0:
+        raise ImageConversionError(f"data is empty (format '{msg.format}')")
+    header_ok, header_size = _peek_size(raw)
+    if header_ok:
+        _check_pixels(header_size[0], header_size[1], max_pixels)
+    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.size == 0:
+        raise ImageConversionError(f"data ({raw.size} bytes, format '{msg.format}') is not a decodable image "
+                                   "(corrupt or truncated JPEG/PNG?)")
+    _check_pixels(decoded.shape[0], decoded.shape[1], max_pixels)
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    source = {1: "mono", 3: "bgr", 4: "bgra"}.get(channels)
+    if source is None:
+        raise ImageConversionError(f"data decodes to {channels} channels (format '{msg.format}'), expected 1, 3 or 4")
+    bits = "16" if decoded.dtype == np.uint16 else "8"
+    try:
+        rgb = convert_color(decoded, f"{source}{bits}", "rgb8")
+    except (ImageError, cv2.error) as error:
+        raise ImageConversionError(f"format '{msg.format}' could not be converted to rgb8: {error}") from None
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def _check_pixels(height: int, width: int, max_pixels: int) -> None:
+    if height * width > max_pixels:
+        raise ImageConversionError(f"height {height} x width {width} = {height * width} pixels exceeds max_pixels "
+                                   f"{max_pixels}")
+
+
+def _peek_size(raw: np.ndarray) -> tuple[bool, tuple[int, int]]:
+    """(height, width) from a PNG header, so that a huge frame is refused before it is decoded."""
+    if raw.size >= 24 and bytes(raw[:8]) == b"\x89PNG\r\n\x1a\n":
+        width = int.from_bytes(bytes(raw[16:20]), "big")
+        height = int.from_bytes(bytes(raw[20:24]), "big")
+        return True, (height, width)
+    return False, (0, 0)
+
+
+def fill_image_msg(msg, array: np.ndarray, encoding: str, header) -> None:
+    """Fill a ``sensor_msgs/Image`` from a contiguous uint8 HxW (mono8) or HxWx3 (rgb8) array, keeping ``header``."""
+    msg.header = header
+    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(array.shape[1] * (1 if array.ndim == 2 else array.shape[2]) * array.dtype.itemsize)
+    msg.data = array.tobytes()

@@ -1,0 +1,65 @@
+"""Latency percentiles and rate counters shared by the node, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+
+class LatencyWindow:
+    """The last ``size`` latencies in seconds, with percentiles in milliseconds; thread-safe, bounded memory."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(seconds)
+
+    def percentiles_ms(self, *quantiles: float) -> list[float]:
+        """Percentiles (0-100) in ms; NaN when nothing was recorded."""
+        with self._lock:
+            values = np.fromiter(self._values, dtype=np.float64, count=len(self._values))
+        if values.size == 0:
+            return [float("nan")] * len(quantiles)
+        return [float(v) * 1000.0 for v in np.percentile(values, quantiles)]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def summarize_ms(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
+    """p50 / p90 / p99 / max in ms and the frame rate that the p50 allows, for benchmark tables."""
+    values = np.asarray(latencies_s, dtype=np.float64) * 1000.0
+    if values.size == 0:
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"),
+                "n": 0}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "max_ms": float(values.max()),
+            "n": int(values.size)}
+
+
+class RateCounter:
+    """Counts events and reports the rate since the last report (for diagnostics' fps in/out)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._last_total = 0
+        self._last_time = time.monotonic()
+        self._lock = threading.Lock()
+
+    def tick(self, count: int = 1) -> None:
+        with self._lock:
+            self.total += count
+
+    def rate_since_last(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            elapsed = max(now - self._last_time, 1e-9)
+            rate = (self.total - self._last_total) / elapsed
+            self._last_total, self._last_time = self.total, now
+        return rate

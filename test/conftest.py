@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated ROS domain, the Fast DDS profile, tiny known models, the shipped sample frames."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+
+# One DDS domain per test session, on loopback only, so parallel runs and other ROS graphs never cross.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(100, 200)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from ros_road_seg.paths import apply_fastdds_profile  # noqa: E402
+
+apply_fastdds_profile()
+
+from onnx_fixtures import write_red_channel_model  # noqa: E402
+
+SAMPLE_KITTI = ROOT / "sample_data" / "kitti"
+
+
+@pytest.fixture(scope="session")
+def red_model(tmp_path_factory) -> Path:
+    return write_red_channel_model(tmp_path_factory.mktemp("models") / "red.onnx")
+
+
+@pytest.fixture(scope="session")
+def kitti_frame():
+    from training_free_io import read_rgb_file
+
+    return read_rgb_file(SAMPLE_KITTI / "image_2" / "000000_10.png")

@@ -1,0 +1,135 @@
+"""``python -m training.compare RUN_A RUN_B``: U-Net vs UNet++ side by side (the course's Step 3, done properly).
+
+For each run: mean and per-image road IoU (full resolution, through the node's core), parameters, GMACs and CPU
+ms/frame of its ONNX export; plus a grid PNG: input | ground truth | A overlay | B overlay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ros_road_seg.errors import RoadSegError
+from ros_road_seg.segmenter import Segmenter, blend_overlay
+from training.data import DATASETS, load_sample
+from training.evaluate import evaluate, select_samples
+
+
+def onnx_of(run: Path) -> Path:
+    """The run's ONNX export (run/model.onnx), exported now if missing; an .onnx path is used as it is."""
+    if run.suffix == ".onnx":
+        return run
+    path = run / "model.onnx"
+    if not path.is_file():
+        from training.export import export
+
+        export(run, path)
+    return path
+
+
+def cpu_ms_per_frame(segmenter: Segmenter, frames: list[np.ndarray], repeats: int = 3) -> float:
+    """p50 of the core end to end (frame in, mask + overlay out) on these frames."""
+    times = []
+    for _ in range(repeats):
+        for rgb in frames:
+            start = time.perf_counter()
+            segmenter.segment(rgb)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000.0)
+
+
+def label_of(path: Path) -> str:
+    return path.parent.name if path.name == "model.onnx" else path.stem
+
+
+def compare(runs: list[Path], dataset: str, data: Path, split: str, out: Path, grid_count: int = 4,
+            title: str = "") -> dict:
+    samples = select_samples(dataset, data, split)
+    rows = []
+    segmenters = []
+    for run in runs:
+        onnx_path = onnx_of(run)
+        segmenter = Segmenter(onnx_path, providers="cpu")
+        result = evaluate(segmenter.probability, segmenter.input_size, samples, dataset)
+        frames = [load_sample(s, dataset).rgb for s in samples[:5]]
+        meta = segmenter.info.metadata
+        rows.append({"run": str(run), "label": label_of(onnx_path),
+                     "architecture": meta.get("road_seg.architecture", "?"),
+                     "base_filters": meta.get("road_seg.base_filters", "?"),
+                     "params": int(meta.get("road_seg.params", 0)), "gmacs": float(meta.get("road_seg.gmacs", "nan")),
+                     "cpu_ms_per_frame": cpu_ms_per_frame(segmenter, frames), **result})
+        segmenters.append(segmenter)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"compare_{dataset}_{split}"
+    grid_path = out / f"{stem}.png"
+    write_grid(segmenters, samples[:grid_count], dataset, grid_path, [r["label"] for r in rows])
+    report = {"dataset": dataset, "split": split, "frames": len(samples), "runs": rows, "grid": grid_path.name}
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{stem}.md").write_text(markdown(report, title or f"{dataset} {split}"))
+    return report
+
+
+def markdown(report: dict, title: str) -> str:
+    rows = report["runs"]
+    lines = [f"## {title} ({report['frames']} frames)", "",
+             "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | mean IoU full res | "
+             "mean IoU 224 | ceiling |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['architecture']} | {r['base_filters']} | {r['params']:,} | "
+                     f"{r['gmacs']:.2f} | {r['cpu_ms_per_frame']:.1f} | **{r['mean_iou_full']:.4f}** | "
+                     f"{r['mean_iou_model_size']:.4f} | {r['mean_ceiling']:.4f} |")
+    lines += ["", "| image | " + " | ".join(r["label"] for r in rows) + " |",
+              "|---|" + "---|" * len(rows)]
+    for index, image in enumerate(rows[0]["per_image"]):
+        lines.append(f"| {image['name']} | " + " | ".join(f"{r['per_image'][index]['iou_full']:.4f}" for r in rows)
+                     + " |")
+    lines += ["", f"![grid]({report['grid']})", ""]
+    return "\n".join(lines)
+
+
+def write_grid(segmenters: list[Segmenter], samples, dataset: str, path: Path, labels: list[str],
+               tile_width: int = 400) -> None:
+    """Rows of input | ground truth | one overlay per model, captioned, as one PNG."""
+    rows = []
+    for sample in samples:
+        loaded = load_sample(sample, dataset)
+        rgb = loaded.rgb
+        truth = blend_overlay(rgb, (loaded.road * 255).astype(np.uint8), 0.5, (0, 255, 0))
+        tiles = [rgb, truth] + [seg.segment(rgb).overlay.copy() for seg in segmenters]
+        captions = ["input", "ground truth"] + labels
+        height = int(round(rgb.shape[0] * tile_width / rgb.shape[1]))
+        resized = []
+        for tile, caption in zip(tiles, captions):
+            small = cv2.resize(tile, (tile_width, height), interpolation=cv2.INTER_AREA)
+            cv2.putText(small, caption, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 0, 0), 2)
+            resized.append(small)
+        rows.append(np.hstack(resized))
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__)
+    parser.add_argument("runs", type=Path, nargs="+", help="run folders (or .onnx files), usually U-Net then UNet++")
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", choices=("val", "train", "all"), default="val")
+    parser.add_argument("--grid", type=int, default=4, help="images in the grid PNG")
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    try:
+        report = compare(args.runs, args.dataset, args.data, args.split, args.out, args.grid)
+    except (RoadSegError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(markdown(report, f"{args.dataset} {args.split}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""``python -m training.evaluate MODEL``: road IoU per image and mean, at the label's full resolution (what a
+user of the node sees), at the model's input size (what the course reports), and the ceiling of that input size.
+
+MODEL is a ``.keras`` file, a run folder or an ``.onnx`` file. Either way the frame goes through
+``ros_road_seg.segmenter`` (preprocess, resize back, threshold): the node's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ros_road_seg.errors import RoadSegError
+from ros_road_seg.metrics import road_iou
+from ros_road_seg.segmenter import Segmenter, preprocess, resize_probability, threshold_mask
+from training.augment import resize_mask
+from training.data import DATASETS, Sample, kitti_samples, load_dataset, load_sample
+
+ProbabilityFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class ImageScore:
+    name: str
+    iou_full: float  # prediction resized back to the label's size
+    iou_model: float  # label resized (nearest) to the model's input size
+    ceiling: float  # label -> model size -> full size, against the label
+
+
+def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[ProbabilityFn, tuple[int, int], dict]:
+    """(rgb -> model-size probability, (height, width), description) for an .onnx, .keras or run folder."""
+    model_path = Path(model_path)
+    if model_path.suffix == ".onnx":
+        segmenter = Segmenter(model_path, providers=providers, warmup=False)
+        return segmenter.probability, segmenter.input_size, {"format": "onnx", "provider": segmenter.provider,
+                                                             "metadata": segmenter.info.metadata}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training.train import load_keras_model
+
+    model = load_keras_model(model_path)
+    input_size = (int(model.input.shape[1]), int(model.input.shape[2]))
+    buffer = np.empty((1, *input_size, 3), np.float32)
+
+    def probability(rgb: np.ndarray) -> np.ndarray:
+        output = model(preprocess(rgb, input_size, out=buffer), training=False)
+        if isinstance(output, (list, tuple)):
+            output = output[-1]
+        return np.asarray(output)[0, :, :, 0]
+
+    return probability, input_size, {"format": "keras", "params": int(model.count_params())}
+
+
+def score_image(probability: np.ndarray, road: np.ndarray, valid: np.ndarray, input_size: tuple[int, int],
+                threshold: float, name: str = "") -> ImageScore:
+    frame_size = road.shape[:2]
+    full_mask = threshold_mask(resize_probability(probability, frame_size), threshold)
+    road_small, valid_small = resize_mask(road, input_size), resize_mask(valid, input_size)
+    small_mask = threshold_mask(np.ascontiguousarray(probability), threshold)
+    ceiling_mask = resize_mask(road_small, frame_size)
+    return ImageScore(name=name, iou_full=road_iou(full_mask, road, valid),
+                      iou_model=road_iou(small_mask, road_small, valid_small),
+                      ceiling=road_iou(ceiling_mask, road, valid))
+
+
+def evaluate(probability_fn: ProbabilityFn, input_size: tuple[int, int], samples: list[Sample], dataset: str,
+             threshold: float = 0.5) -> dict:
+    scores = []
+    for sample in samples:
+        loaded = load_sample(sample, dataset)
+        scores.append(score_image(probability_fn(loaded.rgb), loaded.road, loaded.valid, input_size, threshold,
+                                  sample.name))
+    return {
+        "frames": len(scores),
+        "threshold": threshold,
+        "input_size": list(input_size),
+        "mean_iou_full": float(np.mean([s.iou_full for s in scores])),
+        "mean_iou_model_size": float(np.mean([s.iou_model for s in scores])),
+        "mean_ceiling": float(np.mean([s.ceiling for s in scores])),
+        "per_image": [asdict(s) for s in scores],
+    }
+
+
+def select_samples(dataset: str, data: Path, split: str, val: float = 30) -> list[Sample]:
+    if split == "all":
+        if dataset == "kitti":
+            return kitti_samples(data)
+        train, val_samples = load_dataset(dataset, data)
+        return train + val_samples
+    train, val_samples = load_dataset(dataset, data, val)
+    return val_samples if split == "val" else train
+
+
+def markdown_table(result: dict, title: str) -> str:
+    lines = [f"### {title}", "",
+             f"Mean road IoU over {result['frames']} frames (threshold {result['threshold']}): "
+             f"**{result['mean_iou_full']:.4f}** at full resolution, {result['mean_iou_model_size']:.4f} at "
+             f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
+             f"{result['mean_ceiling']:.4f}.", "",
+             "| image | IoU full res | IoU model size | ceiling |", "|---|---|---|---|"]
+    lines += [f"| {row['name']} | {row['iou_full']:.4f} | {row['iou_model']:.4f} | {row['ceiling']:.4f} |"
+              for row in result["per_image"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
+    parser.add_argument("model", type=Path, help=".onnx, .keras or a run folder (its best.keras)")
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", choices=("val", "train", "all"), default="val")
+    parser.add_argument("--val", type=float, default=30, help="KITTI validation count or fraction")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--out", type=Path, default=None, help="folder for eval.json and eval.md")
+    args = parser.parse_args(argv)
+    try:
+        probability_fn, input_size, description = load_probability_fn(args.model)
+        samples = select_samples(args.dataset, args.data, args.split, args.val)
+        result = evaluate(probability_fn, input_size, samples, args.dataset, args.threshold)
+    except (RoadSegError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result.update(model=str(args.model), dataset=args.dataset, split=args.split, **{"model_info": description})
+    table = markdown_table(result, f"{args.model} on {args.dataset} {args.split}")
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = f"eval_{args.dataset}_{args.split}"
+        (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
+        (args.out / f"{stem}.md").write_text(table)
+        print(f"wrote {args.out / (stem + '.json')} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""``python -m training.export RUN --out models/NAME.onnx``: tf2onnx export with a parity check and metadata.
+
+The ONNX input is ``image`` (NHWC float32 in [0, 1], dynamic batch), the output the road probability. Keras and
+ONNX Runtime must agree to 1e-4 on every export, or nothing is written. ``road_seg.*`` metadata carries what
+the node needs (input size, threshold, normalisation) and what a user wants to know (architecture, width, data,
+validation IoU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ros_road_seg.errors import RoadSegError
+from ros_road_seg.segmenter import DEFAULT_NORMALISATION, METADATA_PREFIX
+
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(RoadSegError):
+    """An export that must not be used (parity failure, wrong model shape)."""
+
+
+def inference_model(model, prune_level: int | None = None):
+    """The single-output model to export: a pruned UNet++ level, or the last head of a deep-supervised model."""
+    import keras
+
+    from training.models import prune_unet_plus_plus
+
+    if prune_level is not None:
+        return prune_unet_plus_plus(model, prune_level)
+    if len(model.outputs) > 1:
+        return keras.Model(model.inputs, model.outputs[-1], name=model.name)
+    return model
+
+
+def convert(model, path: Path, opset: int = 17) -> None:
+    import tensorflow as tf
+    import tf2onnx
+
+    height, width = int(model.input.shape[1]), int(model.input.shape[2])
+    signature = [tf.TensorSpec((None, height, width, 3), tf.float32, name="image")]
+    model.output_names = ["road_probability"]
+    tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset, output_path=str(path))
+
+
+def check_parity(keras_predict, onnx_path: Path, inputs: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
+    """Max |keras - onnxruntime| over ``inputs``; raises ExportError above ``tolerance``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    keras_out = np.asarray(keras_predict(inputs))
+    if onnx_out.shape != keras_out.shape:
+        raise ExportError(f"parity check failed: ONNX output shape {onnx_out.shape} != Keras {keras_out.shape}")
+    difference = float(np.max(np.abs(onnx_out - keras_out)))
+    if not difference <= tolerance:
+        raise ExportError(f"parity check failed: max |Keras - ONNX Runtime| = {difference:.3g} > {tolerance:g}; "
+                          "the ONNX file was not written")
+    return difference
+
+
+def write_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    existing = {prop.key: prop for prop in model.metadata_props}
+    for key, value in metadata.items():
+        if key in existing:
+            existing[key].value = str(value)
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, str(value)
+    onnx.save(model, str(path))
+
+
+def run_metadata(source: Path) -> dict[str, str]:
+    """What the run folder knows: architecture, width, dataset, best validation IoU."""
+    folder = source if source.is_dir() else source.parent
+    metadata: dict[str, str] = {}
+    config_path, state_path = folder / "config.json", folder / "state.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text())
+        for key in ("architecture", "base_filters", "dataset", "epochs", "loss", "augment", "deep_supervision"):
+            if key in config:
+                metadata[key] = str(config[key])
+    if state_path.is_file():
+        metadata["val_iou_model_size"] = f"{json.loads(state_path.read_text())['best']:.4f}"
+    for eval_path in sorted(folder.glob("eval_*_val.json")):
+        metadata[f"val_iou_full_{eval_path.stem.split('_')[1]}"] = f"{json.loads(eval_path.read_text())['mean_iou_full']:.4f}"
+    return metadata
+
+
+def export(source: Path, out: Path, prune_level: int | None = None, opset: int = 17, threshold: float = 0.5,
+           tolerance: float = PARITY_TOLERANCE, extra_metadata: dict | None = None) -> dict:
+    """Export ``source`` (.keras or run folder) to ``out``; returns the metadata written."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training.models import count_macs
+    from training.train import load_keras_model
+
+    model = inference_model(load_keras_model(source), prune_level)
+    height, width = int(model.input.shape[1]), int(model.input.shape[2])
+    if model.input.shape[-1] != 3 or model.output.shape[-1] != 1:
+        raise ExportError(f"model input {model.input.shape} / output {model.output.shape}: expected Nx{height}x"
+                          f"{width}x3 -> Nx{height}x{width}x1")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        tmp_path = Path(tmp) / out.name
+        convert(model, tmp_path, opset)
+        rng = np.random.default_rng(0)
+        inputs = rng.random((2, height, width, 3), dtype=np.float32)
+        difference = check_parity(lambda x: model(x, training=False), tmp_path, inputs, tolerance)
+        metadata = {f"{METADATA_PREFIX}{key}": value for key, value in run_metadata(Path(source)).items()}
+        metadata.update({
+            f"{METADATA_PREFIX}input_height": str(height), f"{METADATA_PREFIX}input_width": str(width),
+            f"{METADATA_PREFIX}threshold": str(threshold),
+            f"{METADATA_PREFIX}normalisation": DEFAULT_NORMALISATION,
+            f"{METADATA_PREFIX}params": str(model.count_params()),
+            f"{METADATA_PREFIX}gmacs": f"{count_macs(model) / 1e9:.3f}",
+            f"{METADATA_PREFIX}prune_level": "" if prune_level is None else f"L{prune_level}",
+            f"{METADATA_PREFIX}parity_max_abs_diff": f"{difference:.2e}",
+            f"{METADATA_PREFIX}exported": time.strftime("%Y-%m-%d"),
+        })
+        metadata.update({f"{METADATA_PREFIX}{k}": str(v) for k, v in (extra_metadata or {}).items()})
+        write_metadata(tmp_path, metadata)
+        os.replace(tmp_path, out)
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
+    parser.add_argument("run", type=Path, help="run folder (its best.keras) or a .keras file")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prune", type=int, default=None, metavar="LEVEL", help="UNet++: export head L1..L4 only")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    if args.opset < 17:
+        parser.error(f"--opset {args.opset}: 17 or newer is required")
+    try:
+        metadata = export(args.run, args.out, args.prune, args.opset, args.threshold)
+    except (RoadSegError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
+          f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}")
+    for key, value in sorted(metadata.items()):
+        print(f"  {key} = {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
