@@ -72,8 +72,8 @@ def load_keras_model(path: Path) -> keras.Model:
 
 def monitored_metric(model: keras.Model) -> str:
     """The validation metric that picks the best checkpoint (the last head's IoU under deep supervision)."""
-    if isinstance(model.output, list) and len(model.outputs) > 1:
-        return f"val_{model.outputs[-1].name.split('/')[0]}_road_iou"
+    if len(model.outputs) > 1:
+        return f"val_{model.output_names[-1]}_road_iou"
     return "val_road_iou"
 
 

@@ -1,0 +1,40 @@
+"""Dataset label ids -> road and valid masks; shared by training (TensorFlow side) and the node's tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ros_road_seg.errors import DatasetError
+
+DATASETS = ("kitti", "camvid")
+KITTI_ROAD_ID = 7  # Cityscapes label id used by KITTI semantics
+CAMVID_ROAD_ID = 3
+CAMVID_IGNORE_ID = 11
+
+
+def road_masks(label: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """(road, valid) uint8 0/1 masks from a label-id image; CamVid's 'unlabelled' (11) is not valid."""
+    if dataset == "kitti":
+        return (label == KITTI_ROAD_ID).astype(np.uint8), np.ones_like(label, dtype=np.uint8)
+    if dataset == "camvid":
+        return (label == CAMVID_ROAD_ID).astype(np.uint8), (label != CAMVID_IGNORE_ID).astype(np.uint8)
+    raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
+
+
+def read_label(path: Path) -> np.ndarray:
+    """A single-channel 8-bit label-id image; a colour label is an error (use semantic/, not semantic_rgb/)."""
+    raw = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+    if raw is None:
+        raise DatasetError(f"label '{path}' does not exist")
+    label = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
+    if label is None:
+        raise DatasetError(f"label '{path}' is unreadable (corrupt, truncated or not an image)")
+    if label.ndim == 3:
+        raise DatasetError(f"label '{path}' has {label.shape[2]} channels; expected a single-channel label-id image "
+                           "(KITTI semantic/, CamVid *annot/)")
+    if label.dtype != np.uint8:
+        raise DatasetError(f"label '{path}' is {label.dtype}; expected 8-bit label ids")
+    return label

@@ -1,0 +1,195 @@
+"""``record_overlay``: save ``road_overlay`` frames as PNGs, an animated GIF and an MP4; score ``road_mask``.
+
+With ``--labels`` (a KITTI ``semantic/`` or CamVid ``*annot/`` folder) and ``--index`` (the ``frame_index.csv``
+that ``kitti_to_bag`` writes), each mask is matched to its frame by header stamp and its road IoU printed, then the
+mean. The node's own /diagnostics (latency, provider, drops) go into the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ros_road_seg.errors import RoadSegError
+from ros_road_seg.labels import DATASETS, read_label, road_masks
+from ros_road_seg.metrics import road_iou
+from ros_road_seg.paths import apply_fastdds_profile
+
+
+def read_index(path: Path) -> dict[int, str]:
+    """stamp_ns -> frame name from a kitti_to_bag ``frame_index.csv``."""
+    lines = Path(path).read_text().strip().splitlines()
+    if not lines or lines[0].strip() != "stamp_ns,name":
+        raise RoadSegError(f"'{path}' is not a frame_index.csv (expected a 'stamp_ns,name' header)")
+    index = {}
+    for line in lines[1:]:
+        stamp, _, name = line.partition(",")
+        index[int(stamp)] = name.strip()
+    return index
+
+
+def image_array(msg) -> np.ndarray:
+    channels = {"mono8": 1, "rgb8": 3}.get(msg.encoding)
+    if channels is None:
+        raise RoadSegError(f"unexpected encoding '{msg.encoding}' on an output topic")
+    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * channels]
+    return data.reshape(msg.height, msg.width, channels) if channels == 3 else data
+
+
+class Recorder:
+    """Collects overlays and masks by stamp, plus the latest node diagnostics."""
+
+    def __init__(self, node, overlay_topic: str, mask_topic: str) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.overlays: dict[int, np.ndarray] = {}
+        self.masks: dict[int, np.ndarray] = {}
+        self.received = 0
+        self.last_arrival = 0.0
+        self.diagnostics: dict[str, str] = {}
+        node.create_subscription(Image, overlay_topic, self._on_overlay, qos)
+        node.create_subscription(Image, mask_topic, self._on_mask, qos)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    @staticmethod
+    def _stamp(msg) -> int:
+        return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+    def _on_overlay(self, msg) -> None:
+        self.overlays[self._stamp(msg)] = image_array(msg).copy()
+        self.received += 1
+        self.last_arrival = time.monotonic()
+
+    def _on_mask(self, msg) -> None:
+        self.masks[self._stamp(msg)] = image_array(msg).copy()
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "latency_p50_ms" in values:
+                self.diagnostics = values
+
+
+def write_outputs(overlays: dict[int, np.ndarray], out: Path, fps: float = 5.0, gif_width: int = 620) -> dict:
+    """PNG per frame (stamp order), overlay.gif (downscaled to ``gif_width``) and overlay.mp4 where OpenCV can."""
+    from PIL import Image as PILImage
+
+    out.mkdir(parents=True, exist_ok=True)
+    frames = [overlays[stamp] for stamp in sorted(overlays)]
+    for number, frame in enumerate(frames):
+        cv2.imwrite(str(out / f"overlay_{number:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    gif_frames = []
+    for frame in frames:
+        height = max(1, int(round(frame.shape[0] * gif_width / frame.shape[1])))
+        gif_frames.append(PILImage.fromarray(cv2.resize(frame, (gif_width, height), interpolation=cv2.INTER_AREA)))
+    gif_path = out / "overlay.gif"
+    gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:], duration=int(1000 / fps), loop=0)
+    mp4_path = out / "overlay.mp4"
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(mp4_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if writer.isOpened():
+        for frame in frames:
+            if frame.shape[:2] == (height, width):
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+    else:
+        mp4_path = None
+    return {"gif": str(gif_path), "mp4": str(mp4_path) if mp4_path and mp4_path.is_file() else None,
+            "png_frames": len(frames)}
+
+
+def score_masks(masks: dict[int, np.ndarray], index: dict[int, str], labels: Path, dataset: str) -> list[dict]:
+    """Road IoU of each received mask whose stamp is in the index, against ``labels/<name>.png``."""
+    rows = []
+    for stamp in sorted(masks):
+        name = index.get(stamp)
+        if name is None:
+            continue
+        label_path = Path(labels) / f"{name}.png"
+        road, valid = road_masks(read_label(label_path), dataset)
+        if road.shape != masks[stamp].shape:
+            raise RoadSegError(f"mask for '{name}' is {masks[stamp].shape[1]}x{masks[stamp].shape[0]} but label "
+                               f"'{label_path}' is {road.shape[1]}x{road.shape[0]}")
+        rows.append({"name": name, "iou": road_iou(masks[stamp], road, valid)})
+    return rows
+
+
+def record(out: Path, overlay_topic: str = "road_overlay", mask_topic: str = "road_mask", count: int = 0,
+           idle_exit: float = 3.0, timeout: float = 120.0, labels: Path | None = None, index: Path | None = None,
+           dataset: str = "kitti") -> dict:
+    import rclpy
+
+    node = rclpy.create_node("record_overlay")
+    recorder = Recorder(node, overlay_topic, mask_topic)
+    print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'", flush=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if count and recorder.received >= count:
+                break
+            if recorder.received and time.monotonic() - recorder.last_arrival > idle_exit:
+                break
+        for _ in range(10):  # the node's last diagnostics and any mask still in flight
+            rclpy.spin_once(node, timeout_sec=0.05)
+    finally:
+        node.destroy_node()
+    if not recorder.overlays:
+        raise RoadSegError(f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
+                           "and is something publishing its 'image' topic?")
+    summary = {"frames_received": recorder.received, "unique_frames": len(recorder.overlays),
+               **write_outputs(recorder.overlays, out), "node_diagnostics": recorder.diagnostics}
+    if labels is not None and index is not None:
+        rows = score_masks(recorder.masks, read_index(index), labels, dataset)
+        summary["iou_per_frame"] = rows
+        summary["mean_iou"] = float(np.mean([r["iou"] for r in rows])) if rows else None
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="record_overlay", description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="folder for PNGs, overlay.gif, overlay.mp4")
+    parser.add_argument("--overlay-topic", default="road_overlay")
+    parser.add_argument("--mask-topic", default="road_mask")
+    parser.add_argument("--count", type=int, default=0, help="stop after this many overlays (0 = until idle)")
+    parser.add_argument("--idle-exit", type=float, default=3.0, help="stop this many seconds after the last frame")
+    parser.add_argument("--timeout", type=float, default=120.0, help="give up if nothing arrives by then")
+    parser.add_argument("--labels", type=Path, default=None, help="label folder (KITTI semantic/ or CamVid *annot/)")
+    parser.add_argument("--index", type=Path, default=None, help="frame_index.csv of the replayed bag")
+    parser.add_argument("--dataset", choices=DATASETS, default="kitti")
+    args, ros_args = parser.parse_known_args(argv)
+    apply_fastdds_profile()
+    import rclpy
+
+    rclpy.init(args=ros_args)
+    try:
+        summary = record(args.out, args.overlay_topic, args.mask_topic, args.count, args.idle_exit, args.timeout,
+                         args.labels, args.index, args.dataset)
+    except RoadSegError as error:
+        print(f"record_overlay: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+    for row in summary.get("iou_per_frame", []):
+        print(f"  {row['name']}: road IoU {row['iou']:.4f}")
+    if summary.get("mean_iou") is not None:
+        print(f"mean road IoU over {len(summary['iou_per_frame'])} labelled frames: {summary['mean_iou']:.4f}")
+    print(f"recorded {summary['unique_frames']} frames ({summary['frames_received']} received) -> {summary['gif']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

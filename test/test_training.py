@@ -1,0 +1,190 @@
+"""Training, evaluation and export on tiny models and synthetic frames (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnx
+import pytest
+
+from ros_road_seg.segmenter import Segmenter
+from synthetic_data import make_camvid, make_kitti
+from training import evaluate as evaluate_cli
+from training import train as train_cli
+from training.batches import RoadBatches
+from training.data import kitti_samples
+from training.export import ExportError, check_parity, export
+from training.losses import RoadIoU, bce_dice, masked_bce
+from training.models import build_model
+from training.train import SafeCheckpoint, compile_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def target(road, valid=None):
+    road = np.asarray(road, np.float32)[None, :, :, None]
+    valid = np.ones_like(road) if valid is None else np.asarray(valid, np.float32)[None, :, :, None]
+    return np.concatenate([road, valid], axis=-1)
+
+
+def test_iou_metric_hand_written_3x3():
+    metric = RoadIoU()
+    label = [[1, 1, 0], [1, 0, 0], [0, 0, 0]]
+    prediction = np.array([[0.9, 0.2, 0.1], [0.8, 0.7, 0.0], [0.0, 0.0, 0.0]], np.float32)[None, :, :, None]
+    metric.update_state(target(label), prediction)
+    assert float(metric.result()) == pytest.approx(2 / 4)
+    metric.reset_state()
+    metric.update_state(target(np.zeros((3, 3))), np.zeros((1, 3, 3, 1), np.float32))
+    assert float(metric.result()) == 1.0  # both empty: defined as perfect
+
+
+def test_ignore_pixels_count_nowhere():
+    label = np.zeros((3, 3))
+    valid = np.ones((3, 3))
+    valid[0, 0] = 0
+    wrong_on_ignored = np.zeros((1, 3, 3, 1), np.float32)
+    wrong_on_ignored[0, 0, 0, 0] = 0.99
+    clean = np.zeros((1, 3, 3, 1), np.float32)
+    assert float(masked_bce(target(label, valid), wrong_on_ignored)[0]) == \
+        pytest.approx(float(masked_bce(target(label, valid), clean)[0]), abs=1e-5)
+    metric = RoadIoU()
+    metric.update_state(target(label, valid), wrong_on_ignored)
+    assert float(metric.result()) == 1.0
+
+
+def test_one_epoch_lowers_the_loss(tmp_path):
+    keras.utils.set_random_seed(0)
+    samples = kitti_samples(make_kitti(tmp_path / "k", 8))
+    batches = RoadBatches(samples, "kitti", (32, 32), batch_size=4, augmentation="flip", shuffle=True)
+    model = build_model("unet", (32, 32, 3), base_filters=4, depth=2)
+    compile_model(model, "bce_dice", 3e-3, 1)
+    before = model.evaluate(batches, verbose=0, return_dict=True)["loss"]
+    model.fit(batches, epochs=1, verbose=0)
+    after = model.evaluate(batches, verbose=0, return_dict=True)["loss"]
+    assert after < before
+
+
+def test_train_cli_writes_a_run_and_resumes(tmp_path):
+    data = make_camvid(tmp_path / "camvid", train=6, val=3)
+    out = tmp_path / "run"
+    common = ["--dataset", "camvid", "--data", str(data), "--model", "unetpp", "--base-filters", "4", "--depth", "2",
+              "--input-size", "32", "32", "--batch-size", "4", "--deep-supervision", "--out", str(out), "--quiet",
+              "--workers", "1"]
+    assert train_cli.main(common + ["--epochs", "1"]) == 0
+    for name in ("best.keras", "last.keras", "history.csv", "config.json", "curves.png", "state.json"):
+        assert (out / name).is_file(), name
+    assert train_cli.main(common + ["--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "state.json").read_text())["epochs_done"] == 2
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+
+
+def test_nan_loss_writes_no_checkpoint(tmp_path):
+    model = build_model("unet", (32, 32, 3), base_filters=2, depth=1)
+    checkpoint = SafeCheckpoint(tmp_path, "val_road_iou")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"loss": math.nan, "val_road_iou": 0.9})
+    assert checkpoint.nan_epoch == 1 and model.stop_training
+    assert not any(tmp_path.iterdir())
+    checkpoint.on_epoch_end(1, {"loss": 0.3, "val_road_iou": 0.5})
+    assert (tmp_path / "best.keras").is_file() and (tmp_path / "last.keras").is_file()
+
+
+def test_train_cli_reports_dataset_errors(tmp_path, capsys):
+    code = train_cli.main(["--dataset", "kitti", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "not a KITTI semantics folder" in capsys.readouterr().err
+
+
+def test_sigint_keeps_the_last_checkpoint(tmp_path):
+    data = make_camvid(tmp_path / "camvid", train=8, val=2)
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "training.train", "--dataset", "camvid", "--data", str(data), "--base-filters", "4",
+            "--depth", "2", "--input-size", "32", "32", "--batch-size", "2", "--epochs", "500", "--out", str(out),
+            "--quiet", "--workers", "1"]
+    process = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "last.keras").is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "continue with --resume" in err
+    keras.saving.load_model(out / "last.keras", compile=False)  # loadable, not half-written
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    data = make_kitti(tmp / "kitti", 6)
+    out = tmp / "run"
+    assert train_cli.main(["--dataset", "kitti", "--data", str(data), "--base-filters", "4", "--depth", "2",
+                           "--input-size", "32", "32", "--batch-size", "3", "--epochs", "1", "--val", "2",
+                           "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    return data, out
+
+
+def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
+    data, run = tiny_run
+    path = tmp_path / "tiny.onnx"
+    metadata = export(run, path)
+    assert float(metadata["road_seg.parity_max_abs_diff"]) <= 1e-4
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    for key in ("input_height", "input_width", "threshold", "architecture", "base_filters", "dataset",
+                "normalisation", "val_iou_model_size"):
+        assert f"road_seg.{key}" in props, key
+    segmenter = Segmenter(path, providers="cpu")
+    assert segmenter.input_size == (32, 32) and segmenter.info.metadata["road_seg.dataset"] == "kitti"
+    # The .keras and the .onnx give the same IoU through the one evaluation path.
+    samples = kitti_samples(data)
+    keras_fn, size, _ = evaluate_cli.load_probability_fn(run)
+    onnx_fn, _, _ = evaluate_cli.load_probability_fn(path)
+    keras_result = evaluate_cli.evaluate(keras_fn, size, samples, "kitti")
+    onnx_result = evaluate_cli.evaluate(onnx_fn, size, samples, "kitti")
+    assert keras_result["mean_iou_full"] == pytest.approx(onnx_result["mean_iou_full"], abs=1e-3)
+    assert 0.0 <= onnx_result["mean_ceiling"] <= 1.0 and onnx_result["frames"] == 6
+
+
+def test_export_refuses_a_parity_failure(tiny_run, tmp_path):
+    _, run = tiny_run
+    path = tmp_path / "bad.onnx"
+    with pytest.raises(ExportError, match="parity check failed"):
+        export(run, path, tolerance=-1.0)  # no export can meet a negative tolerance
+    assert not path.exists() and not list(tmp_path.glob("tmp*"))
+
+
+def test_check_parity_detects_a_different_model(tiny_run, tmp_path):
+    _, run = tiny_run
+    path = tmp_path / "ok.onnx"
+    export(run, path)
+    inputs = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    with pytest.raises(ExportError, match="max \\|Keras - ONNX Runtime\\|"):
+        check_parity(lambda x: np.asarray(x[..., :1]) * 0.5, path, inputs)
+
+
+def test_evaluate_cli_writes_json_and_markdown(tiny_run, tmp_path):
+    data, run = tiny_run
+    assert evaluate_cli.main([str(run), "--dataset", "kitti", "--data", str(data), "--split", "all",
+                              "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "eval_kitti_all.json").read_text())
+    assert len(result["per_image"]) == 6
+    assert (tmp_path / "eval_kitti_all.md").read_text().startswith("###")
+
+
+def test_bce_dice_is_sum():
+    y_true = target([[1, 0], [0, 1]])
+    y_pred = np.array([[0.8, 0.3], [0.1, 0.6]], np.float32)[None, :, :, None]
+    from training.losses import masked_dice
+
+    assert float(bce_dice(y_true, y_pred)[0]) == pytest.approx(
+        float(masked_bce(y_true, y_pred)[0]) + float(masked_dice(y_true, y_pred)[0]), rel=1e-6)
