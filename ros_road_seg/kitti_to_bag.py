@@ -44,7 +44,7 @@ def find_frames(folder: Path, rate: float, start_ns: int) -> tuple[str, list[Fra
         stamps = read_raw_timestamps(raw_dir / "timestamps.txt")
         if len(stamps) < len(paths):
             raise BagError(f"'{raw_dir / 'timestamps.txt'}' has {len(stamps)} stamps for {len(paths)} frames")
-        return "kitti_raw", [Frame(p, s) for p, s in zip(paths, stamps)]
+        return "kitti_raw", [Frame(p, s) for p, s in zip(paths, stamps[: len(paths)], strict=True)]
     for layout, candidate in (("kitti_semantics", folder / "image_2"),
                               ("kitti_semantics", folder / "training" / "image_2")):
         if candidate.is_dir():
@@ -145,7 +145,8 @@ class BagWriter:
                 distortion_model="plumb_bob", d=np.array(calib["d"], np.float64), k=np.array(calib["k"], np.float64),
                 r=np.array(calib["r"], np.float64), p=np.array(calib["p"], np.float64), binning_x=0, binning_y=0,
                 roi=roi)
-            self.writer.write(self.info_conn, stamp_ns, self.typestore.serialize_cdr(info, "sensor_msgs/msg/CameraInfo"))
+            raw = self.typestore.serialize_cdr(info, "sensor_msgs/msg/CameraInfo")
+            self.writer.write(self.info_conn, stamp_ns, raw)
 
     def close(self) -> None:
         self.writer.close()
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="Hz, for folders without timestamps")
     parser.add_argument("--compressed", action="store_true", help="also write JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--calib", type=Path, default=None, help="KITTI calib_cam_to_cam.txt -> CameraInfo")
-    parser.add_argument("--skip-bad", action="store_true", help="leave unreadable frames out (counted) instead of failing")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave unreadable frames out (counted) instead of failing")
     args = parser.parse_args(argv)
     try:
         summary = convert(args.input, args.out, storage=args.storage, topic=args.topic, frame_id=args.frame_id,

@@ -16,8 +16,9 @@ def test_colcon_build_installs_share_files_and_executables(tmp_path):
     source = tmp_path / "src" / "ros_road_seg"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "runs",
                                                                 "__pycache__", "*.egg-info", "demo_output"))
-    result = subprocess.run([colcon, "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(tmp_path / "src"),
-                             "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
+    result = subprocess.run([colcon, "--log-base", str(tmp_path / "log"), "build",
+                             "--base-paths", str(tmp_path / "src"), "--build-base", str(tmp_path / "build"),
+                             "--install-base", str(tmp_path / "install")],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     prefix = tmp_path / "install" / "ros_road_seg"

@@ -105,7 +105,7 @@ def write_grid(segmenters: list[Segmenter], samples, dataset: str, path: Path, l
         captions = ["input", "ground truth"] + labels
         height = int(round(rgb.shape[0] * tile_width / rgb.shape[1]))
         resized = []
-        for tile, caption in zip(tiles, captions):
+        for tile, caption in zip(tiles, captions, strict=True):
             small = cv2.resize(tile, (tile_width, height), interpolation=cv2.INTER_AREA)
             cv2.putText(small, caption, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 0, 0), 2)
             resized.append(small)

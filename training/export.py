@@ -94,7 +94,8 @@ def run_metadata(source: Path) -> dict[str, str]:
     if state_path.is_file():
         metadata["val_iou_model_size"] = f"{json.loads(state_path.read_text())['best']:.4f}"
     for eval_path in sorted(folder.glob("eval_*_val.json")):
-        metadata[f"val_iou_full_{eval_path.stem.split('_')[1]}"] = f"{json.loads(eval_path.read_text())['mean_iou_full']:.4f}"
+        dataset = eval_path.stem.split("_")[1]
+        metadata[f"val_iou_full_{dataset}"] = f"{json.loads(eval_path.read_text())['mean_iou_full']:.4f}"
     return metadata
 
 

@@ -103,8 +103,8 @@ class SafeCheckpoint(keras.callbacks.Callback):
 def compile_model(model: keras.Model, loss_name: str, lr, outputs: int) -> None:
     loss = get_loss(loss_name)
     if outputs > 1:  # deep supervision: every head gets the loss, averaged; IoU reported on the last head
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=[loss] * outputs, loss_weights=[1.0 / outputs] * outputs,
-                      metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]])
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=[loss] * outputs,
+                      loss_weights=[1.0 / outputs] * outputs, metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]])
     else:
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[RoadIoU()])
 

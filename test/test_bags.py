@@ -1,0 +1,186 @@
+"""kitti_to_bag round trips, replay order and pace, bag errors, and the demo pipeline on tiny frames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import Image
+
+from ros_road_seg.errors import BagError
+from ros_road_seg.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
+from synthetic_data import make_kitti, synthetic_frame, write_png
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPIC = "/kitti/camera/color/left/image_raw"
+
+
+def frames_folder(folder: Path, count: int) -> list[np.ndarray]:
+    frames = []
+    for index in range(count):
+        rgb, _ = synthetic_frame(index, (30, 40))
+        write_png(folder / f"{index:04d}.png", rgb)
+        frames.append(rgb)
+    return frames
+
+
+def read_bag(path: Path, topic: str = TOPIC):
+    typestore = get_typestore(Stores.LATEST)
+    with Reader(path) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        return [(stamp, typestore.deserialize_cdr(raw, c.msgtype))
+                for c, stamp, raw in reader.messages(connections=connections)]
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8"])
+def test_round_trip_pixels_stamps_encodings(tmp_path, storage, encoding):
+    frames = frames_folder(tmp_path / "frames", 4)
+    bag = tmp_path / "bag"
+    summary = convert(tmp_path / "frames", bag, storage=storage, encoding=encoding, rate=10, start_ns=5 * 10**9,
+                      progress=False)
+    assert summary["frames"] == 4 and (bag / "metadata.yaml").is_file()
+    messages = read_bag(bag)
+    assert [stamp for stamp, _ in messages] == [5 * 10**9 + i * 10**8 for i in range(4)]
+    for (stamp, msg), rgb in zip(messages, frames, strict=True):
+        assert msg.encoding == encoding and msg.header.frame_id == "camera_color_left"
+        assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == stamp
+        pixels = msg.data.reshape(msg.height, msg.width, 3)
+        expected = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        np.testing.assert_array_equal(pixels, expected)
+    index = (bag / INDEX_FILE).read_text().splitlines()
+    assert index[0] == "stamp_ns,name" and index[1] == f"{5 * 10**9},0000"
+
+
+def test_kitti_raw_drive_uses_its_timestamps(tmp_path):
+    drive = tmp_path / "2011_09_26_drive_0001_sync"
+    frames_folder(drive / "image_02" / "data", 3)
+    (drive / "image_02" / "timestamps.txt").write_text(
+        "2011-09-26 13:02:25.964389445\n2011-09-26 13:02:26.068102100\n2011-09-26 13:02:26.171817035\n")
+    summary = convert(drive, tmp_path / "bag", progress=False)
+    assert summary["layout"] == "kitti_raw"
+    stamps = [stamp for stamp, _ in read_bag(tmp_path / "bag")]
+    assert stamps == read_raw_timestamps(drive / "image_02" / "timestamps.txt")
+    assert stamps[0] == 1317042145 * 10**9 + 964389445
+
+
+def test_compressed_and_camera_info(tmp_path):
+    frames_folder(tmp_path / "frames", 2)
+    calib = tmp_path / "calib_cam_to_cam.txt"
+    calib.write_text("S_rect_02: 4.0e+01 3.0e+01\nP_rect_02: 7.2e+02 0 6.0e+02 4.4e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
+                     "R_rect_02: 1 0 0 0 1 0 0 0 1\nK_02: 9.5e+02 0 6.9e+02 0 9.5e+02 2.4e+02 0 0 1\n"
+                     "D_02: -0.37 0.2 0.0 0.0 -0.07\n")
+    convert(tmp_path / "frames", tmp_path / "bag", compressed=True, calibration=calib, progress=False)
+    compressed = read_bag(tmp_path / "bag", TOPIC + "/compressed")
+    info = read_bag(tmp_path / "bag", "/kitti/camera/color/left/camera_info")
+    assert len(compressed) == 2 and compressed[0][1].format == "jpeg"
+    decoded = cv2.imdecode(compressed[0][1].data, cv2.IMREAD_COLOR)
+    assert decoded.shape == (30, 40, 3)
+    assert len(info) == 2 and info[0][1].width == 40 and info[0][1].p[0] == pytest.approx(720.0)
+
+
+def test_unreadable_frame_named_and_nothing_left(tmp_path):
+    frames_folder(tmp_path / "frames", 3)
+    (tmp_path / "frames" / "0001.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(BagError, match="0001.png"):
+        convert(tmp_path / "frames", tmp_path / "bag", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    summary = convert(tmp_path / "frames", tmp_path / "bag", skip_bad=True, progress=False)
+    assert summary["frames"] == 2 and summary["skipped"] == ["0001.png"]
+
+
+def test_empty_folder_and_existing_output(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BagError, match="holds no PNG/JPG"):
+        convert(tmp_path / "empty", tmp_path / "bag", progress=False)
+    frames_folder(tmp_path / "frames", 1)
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(BagError, match="already exists"):
+        convert(tmp_path / "frames", tmp_path / "exists", progress=False)
+
+
+def run_tool(module: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def test_replay_publishes_every_message_in_order_at_pace(tmp_path):
+    frames_folder(tmp_path / "frames", 10)
+    bag = tmp_path / "bag"
+    convert(tmp_path / "frames", bag, rate=10, progress=False)
+    rclpy.init()
+    try:
+        node = rclpy.create_node("replay_listener")
+        arrivals: list[tuple[float, int]] = []
+        node.create_subscription(Image, TOPIC, lambda m: arrivals.append(
+            (time.monotonic(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)), qos_profile_sensor_data)
+        process = subprocess.Popen([sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), "--rate", "1"],
+                                   cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.01)
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.01)
+        output = process.communicate()[0]
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+    assert process.returncode == 0, output
+    stamps = [stamp for _, stamp in arrivals]
+    expected = [int(line.split(",")[0]) for line in (bag / INDEX_FILE).read_text().splitlines()[1:]]
+    assert stamps == expected, output
+    span = arrivals[-1][0] - arrivals[0][0]
+    assert 0.6 < span < 2.5, f"10 frames at 10 Hz took {span:.2f} s"
+
+
+def test_replay_errors(tmp_path):
+    missing = run_tool("ros_road_seg.bag_replay", str(tmp_path / "nope"), "--wait", "0")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    frames_folder(tmp_path / "frames", 2)
+    convert(tmp_path / "frames", tmp_path / "bag", progress=False)
+    wrong_topic = run_tool("ros_road_seg.bag_replay", str(tmp_path / "bag"), "--topics", "/camera/other", "--wait", "0")
+    assert wrong_topic.returncode == 1 and "no topic /camera/other" in wrong_topic.stderr
+    mcap = next((tmp_path / "bag").glob("*.mcap"))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 3])
+    corrupt = run_tool("ros_road_seg.bag_replay", str(tmp_path / "bag"), "--wait", "0")
+    assert corrupt.returncode == 1 and "bag" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+
+def test_bag_without_image_topic(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    typestore = get_typestore(Stores.LATEST)
+    bag = tmp_path / "strings"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=typestore)
+        writer.write(connection, 1, typestore.serialize_cdr(typestore.types["std_msgs/msg/String"](data="hi"),
+                                                            "std_msgs/msg/String"))
+    result = run_tool("ros_road_seg.bag_replay", str(bag), "--wait", "0")
+    assert result.returncode == 1 and "no sensor_msgs/Image" in result.stderr
+    typed = run_tool("ros_road_seg.bag_replay", str(bag), "--topics", "/chatter", "--wait", "0")
+    assert typed.returncode == 1 and "/chatter (std_msgs/msg/String)" in typed.stderr
+
+
+def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
+    data = make_kitti(tmp_path / "kitti", 3, size=(60, 80))
+    result = run_tool("ros_road_seg.demo", "--frames", str(data / "training"), "--labels",
+                      str(data / "training" / "semantic"), "--model", str(red_model), "--providers", "cpu",
+                      "--out", str(tmp_path / "demo"), "--loop", "2", timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "demo" / "overlay" / "overlay.gif").is_file()
+    assert len(list((tmp_path / "demo" / "overlay").glob("overlay_*.png"))) == 3
+    assert "mean road IoU:" in result.stdout and "provider:           CPUExecutionProvider" in result.stdout
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", "the demo left processes running"
