@@ -66,6 +66,7 @@ def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     raw = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
     if raw.size == 0:
         raise ImageConversionError(f"data is empty (format '{msg.format}')")
+    _check_complete(raw, str(msg.format))
     header_ok, header_size = _peek_size(raw)
     if header_ok:
         _check_pixels(header_size[0], header_size[1], max_pixels)
@@ -90,6 +91,16 @@ def _check_pixels(height: int, width: int, max_pixels: int) -> None:
     if height * width > max_pixels:
         raise ImageConversionError(f"height {height} x width {width} = {height * width} pixels exceeds max_pixels "
                                    f"{max_pixels}")
+
+
+def _check_complete(raw: np.ndarray, image_format: str) -> None:
+    """JPEG must end with its EOI marker and PNG with IEND: decoders happily return half a truncated picture."""
+    head = bytes(raw[:8])
+    if head[:2] == b"\xff\xd8" and bytes(raw[-2:]) != b"\xff\xd9":
+        raise ImageConversionError(f"data ({raw.size} bytes, format '{image_format}') is a truncated JPEG "
+                                   "(no end-of-image marker)")
+    if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in bytes(raw[-12:]):
+        raise ImageConversionError(f"data ({raw.size} bytes, format '{image_format}') is a truncated PNG (no IEND)")
 
 
 def _peek_size(raw: np.ndarray) -> tuple[bool, tuple[int, int]]:

@@ -8,6 +8,7 @@ frames (counted) instead of queueing them.
 from __future__ import annotations
 
 import array
+import re
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from ros_road_seg.frame_slot import LatestFrameSlot
 from ros_road_seg.image_conversion import DEFAULT_MAX_PIXELS, compressed_msg_to_rgb, image_msg_to_rgb
 from ros_road_seg.paths import apply_fastdds_profile, default_model_path
 from ros_road_seg.segmenter import PROVIDER_CHOICES, Segmenter, validate_alpha, validate_color, validate_threshold
-from ros_road_seg.stats import LatencyWindow, RateCounter
+from ros_road_seg.stats import LatencyWindow, RateCounter, SequenceGapCounter
 
 TRANSPORT_CHOICES = ("raw", "compressed")
 READ_ONLY_PARAMETERS = ("model_path", "providers", "input_transport", "publish_probability", "intra_op_threads",
@@ -124,8 +125,9 @@ class RoadSegNode(Node):
         self.bad_frames = 0
         self.last_error = ""
         self.latency = LatencyWindow(1000)
+        self.transport_gaps = SequenceGapCounter()
         self.slot = LatestFrameSlot()
-        self._last_error_log = 0.0
+        self._last_error_log: dict[str, float] = {}
         self.diagnostics_timer = self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
         self.worker = threading.Thread(target=self._serve_frames, name="road_seg_inference", daemon=True)
         self.worker.start()
@@ -135,9 +137,10 @@ class RoadSegNode(Node):
             f"subscribed to '{self.resolve_topic_name(self.input_topic)}' ({values['input_transport']})")
 
     # --- callbacks -------------------------------------------------------------------------------------------
-    def _on_image(self, msg) -> None:
+    def _on_image(self, msg, info) -> None:
         """Store the newest frame for the worker; never blocks on inference."""
         self.received.tick()
+        self.transport_gaps.observe(info.get("publisher_gid"), info.get("publication_sequence_number"))
         self.slot.put((msg, time.monotonic()))
 
     def _serve_frames(self) -> None:
@@ -151,6 +154,8 @@ class RoadSegNode(Node):
             except ImageConversionError as error:
                 self._report_bad_frame(str(error))
             except Exception as error:  # noqa: BLE001 - one bad frame must never stop the node
+                if not self.context.ok():
+                    return  # shutting down (Ctrl-C/SIGTERM) mid-frame: nothing to report, nowhere to publish
                 self._report_bad_frame(f"{type(error).__name__}: {error}")
 
     def _serve(self, msg, arrived: float) -> None:
@@ -168,12 +173,15 @@ class RoadSegNode(Node):
         self.served.tick()
 
     def _report_bad_frame(self, reason: str) -> None:
-        """Count every bad frame; log at most one error per ERROR_LOG_PERIOD_S so a bad stream cannot flood."""
+        """Count every bad frame; log each kind of problem at most once per ERROR_LOG_PERIOD_S (no log flood)."""
         self.bad_frames += 1
         self.last_error = reason
+        kind = re.sub(r"\d+", "N", reason)[:80]
         now = time.monotonic()
-        if now - self._last_error_log >= ERROR_LOG_PERIOD_S:
-            self._last_error_log = now
+        if now - self._last_error_log.get(kind, -ERROR_LOG_PERIOD_S) >= ERROR_LOG_PERIOD_S:
+            if len(self._last_error_log) > 64:
+                self._last_error_log.clear()
+            self._last_error_log[kind] = now
             self.get_logger().error(f"dropped a frame on '{self.resolve_topic_name(self.input_topic)}': {reason} "
                                     f"({self.bad_frames} bad frames so far)")
 
@@ -210,6 +218,8 @@ class RoadSegNode(Node):
             "frames_received": str(self.received.total),
             "frames_served": str(self.served.total),
             "frames_dropped_stale": str(self.slot.dropped),
+            "frames_lost_in_transport": (str(self.transport_gaps.lost) if self.transport_gaps.supported
+                                         else "unknown (no sequence numbers)"),
             "frames_bad": str(self.bad_frames),
             "latency_p50_ms": f"{p50:.2f}",
             "latency_p99_ms": f"{p99:.2f}",

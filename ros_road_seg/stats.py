@@ -63,3 +63,37 @@ class RateCounter:
             rate = (self.total - self._last_total) / elapsed
             self._last_total, self._last_time = self.total, now
         return rate
+
+
+class SequenceGapCounter:
+    """Frames lost before they reached us, from DDS publication sequence numbers (per publisher).
+
+    A depth-1 best-effort subscription drops silently in the middleware; the gaps in each publisher's sequence
+    numbers make those drops visible, so that sent - served = lost in transport + stale + bad.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[object, int] = {}
+        self.lost = 0
+        self.supported = True
+
+    def observe(self, publisher_gid, sequence_number: int | None) -> None:
+        if sequence_number is None or sequence_number <= 0:
+            self.supported = False
+            return
+        key = _hashable(publisher_gid)
+        previous = self._last.get(key)
+        if previous is not None and sequence_number > previous + 1:
+            self.lost += sequence_number - previous - 1
+        if previous is None or sequence_number > previous:
+            self._last[key] = sequence_number
+        if len(self._last) > 256:  # publishers come and go; keep memory bounded
+            self._last.pop(next(iter(self._last)))
+
+
+def _hashable(value) -> object:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, bytearray)):
+        return tuple(value)
+    return value

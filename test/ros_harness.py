@@ -80,8 +80,13 @@ class Client:
         self.overlays: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.node.create_subscription(Image, "road_mask", self.masks.append, reliable)
-        self.node.create_subscription(Image, "road_overlay", self.overlays.append, reliable)
+        self.overlay_arrivals: list[float] = []  # time.monotonic() of each overlay, parallel to self.overlays
+        self.node.create_subscription(Image, "road_overlay", self._on_overlay, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+
+    def _on_overlay(self, msg: Image) -> None:
+        self.overlays.append(msg)
+        self.overlay_arrivals.append(time.monotonic())
 
     def spin_for(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
