@@ -30,7 +30,7 @@ from ros_road_seg.stats import LatencyWindow, RateCounter, SequenceGapCounter
 
 TRANSPORT_CHOICES = ("raw", "compressed")
 READ_ONLY_PARAMETERS = ("model_path", "providers", "input_transport", "publish_probability", "intra_op_threads",
-                        "max_pixels", "diagnostics_period")
+                        "max_pixels", "diagnostics_period", "inference_thread")
 ERROR_LOG_PERIOD_S = 5.0
 
 
@@ -65,6 +65,8 @@ PARAMETERS = {
                                                    read_only=True, int_range=(1, 2**31 - 1))),
     "intra_op_threads": (0, _descriptor("ONNX Runtime threads; 0 = the cores available", read_only=True,
                                         int_range=(0, 256))),
+    "inference_thread": (True, _descriptor("run inference on a worker thread with a latest-frame slot (true) or in "
+                                           "the subscription callback (false)", read_only=True)),
     "diagnostics_period": (2.0, _descriptor("seconds between /diagnostics messages", read_only=True,
                                             float_range=(0.1, 60.0))),
 }
@@ -129,8 +131,10 @@ class RoadSegNode(Node):
         self.slot = LatestFrameSlot()
         self._last_error_log: dict[str, float] = {}
         self.diagnostics_timer = self.create_timer(values["diagnostics_period"], self._publish_diagnostics)
-        self.worker = threading.Thread(target=self._serve_frames, name="road_seg_inference", daemon=True)
-        self.worker.start()
+        self.worker = None
+        if values["inference_thread"]:
+            self.worker = threading.Thread(target=self._serve_frames, name="road_seg_inference", daemon=True)
+            self.worker.start()
         self.get_logger().info(
             f"road_seg ready: model '{model_path}', provider {self.segmenter.provider}, input "
             f"{self.segmenter.input_size[1]}x{self.segmenter.input_size[0]}, threshold {self.segmenter.threshold}, "
@@ -141,22 +145,30 @@ class RoadSegNode(Node):
         """Store the newest frame for the worker; never blocks on inference."""
         self.received.tick()
         self.transport_gaps.observe(info.get("publisher_gid"), info.get("publication_sequence_number"))
-        self.slot.put((msg, time.monotonic()))
+        if self.worker is None:
+            self._serve_safely(msg, time.monotonic())
+        else:
+            self.slot.put((msg, time.monotonic()))
 
     def _serve_frames(self) -> None:
         while not self.slot.closed:
             item = self.slot.take(timeout=0.5)
             if item is None:
                 continue
-            msg, arrived = item
-            try:
-                self._serve(msg, arrived)
-            except ImageConversionError as error:
-                self._report_bad_frame(str(error))
-            except Exception as error:  # noqa: BLE001 - one bad frame must never stop the node
-                if not self.context.ok():
-                    return  # shutting down (Ctrl-C/SIGTERM) mid-frame: nothing to report, nowhere to publish
-                self._report_bad_frame(f"{type(error).__name__}: {error}")
+            if not self._serve_safely(*item):
+                return
+
+    def _serve_safely(self, msg, arrived: float) -> bool:
+        """Serve one frame; a bad one is counted and logged. False once shutting down."""
+        try:
+            self._serve(msg, arrived)
+        except ImageConversionError as error:
+            self._report_bad_frame(str(error))
+        except Exception as error:  # noqa: BLE001 - one bad frame must never stop the node
+            if not self.context.ok():
+                return False  # shutting down (Ctrl-C/SIGTERM) mid-frame: nothing to report, nowhere to publish
+            self._report_bad_frame(f"{type(error).__name__}: {error}")
+        return True
 
     def _serve(self, msg, arrived: float) -> None:
         if self.compressed:
@@ -235,7 +247,8 @@ class RoadSegNode(Node):
 
     def stop(self) -> None:
         self.slot.close()
-        self.worker.join(timeout=2.0)
+        if self.worker is not None:
+            self.worker.join(timeout=2.0)
 
 
 def _to_image_msg(image_array, encoding: str, header) -> Image:

@@ -218,7 +218,7 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, providers: str = "auto", threshold: float | None = None,
                  overlay_alpha: float = 0.5, overlay_color: tuple[int, int, int] = (255, 255, 255),
-                 intra_op_threads: int = 0, warmup: bool = True) -> None:
+                 intra_op_threads: int = 0, warmup: bool = True, io_binding: bool | None = None) -> None:
         self.model_path = str(model_path)
         self.session, self.provider = create_session(model_path, providers, intra_op_threads)
         self.info = read_model_info(self.session)
@@ -232,8 +232,13 @@ class Segmenter:
         validate_color(self.overlay_color)
         self._input = np.empty((1, self.info.input_height, self.info.input_width, 3), dtype=np.float32)
         self._frame_buffers: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        if warmup:
-            self.probability(np.zeros((self.info.input_height, self.info.input_width, 3), dtype=np.uint8))
+        # On a GPU, I/O binding lets ONNX Runtime copy the input once and skip its own staging buffers.
+        self.io_binding = (self.provider != _CPU) if io_binding is None else io_binding
+        self._binding = self.session.io_binding() if self.io_binding else None
+        if warmup:  # the first runs pay for allocation (and cuDNN autotuning on CUDA): not the first frame's job
+            blank = np.zeros((self.info.input_height, self.info.input_width, 3), dtype=np.uint8)
+            for _ in range(1 if self.provider == _CPU else 5):
+                self.probability(blank)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -242,7 +247,13 @@ class Segmenter:
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """Road probability at model size (float32 h x w) for an RGB uint8 frame."""
         model_input = preprocess(rgb, self.input_size, out=self._input)
-        output = self.session.run([self.output_name], {self.input_name: model_input})[0]
+        if self._binding is not None:
+            self._binding.bind_cpu_input(self.input_name, model_input)
+            self._binding.bind_output(self.output_name, "cpu")
+            self.session.run_with_iobinding(self._binding)
+            output = self._binding.copy_outputs_to_cpu()[0]
+        else:
+            output = self.session.run([self.output_name], {self.input_name: model_input})[0]
         return _squeeze_probability(output, self.output_name)
 
     def segment(self, rgb: np.ndarray) -> SegmentationResult:

@@ -143,3 +143,10 @@ def test_road_iou_hand_written_masks():
     valid = np.ones((3, 3))
     valid[1, 1] = 0  # the false positive sits on an ignore pixel
     assert road_iou(prediction, label, valid) == pytest.approx(2 / 3)
+
+
+def test_io_binding_path_gives_the_same_mask(red_model):
+    frame = random_frame(375, 1242, seed=9)
+    plain = Segmenter(red_model, providers="cpu", io_binding=False).segment(frame).mask.copy()
+    bound = Segmenter(red_model, providers="cpu", io_binding=True).segment(frame).mask
+    np.testing.assert_array_equal(plain, bound)

@@ -188,3 +188,37 @@ def test_bce_dice_is_sum():
 
     assert float(bce_dice(y_true, y_pred)[0]) == pytest.approx(
         float(masked_bce(y_true, y_pred)[0]) + float(masked_dice(y_true, y_pred)[0]), rel=1e-6)
+
+
+def test_crossval_never_scores_a_training_frame(tiny_run, tmp_path):
+    from training.crossval import crossval
+
+    data = make_kitti(tmp_path / "k3", 3)
+    _, run = tiny_run
+    report = crossval(run, data, tmp_path / "cv", steps=2, batch_size=2, lr=1e-3, seed=0)
+    assert [f["held_out"] for f in report["folds"]] == ["000000_10", "000001_10", "000002_10"]
+    for fold in report["folds"]:
+        assert fold["held_out"] not in fold["trained_on"] and len(fold["trained_on"]) == 2
+        assert 0.0 <= fold["iou_after"] <= 1.0
+    assert (tmp_path / "cv" / "crossval.md").is_file() and not list((tmp_path / "cv").glob("*.keras"))
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_quantized_models_load_and_agree(tiny_run, tmp_path, precision):
+    from training.quantize import convert_fp16, quantize_int8
+
+    data, run = tiny_run
+    float_path = tmp_path / "float.onnx"
+    export(run, float_path)
+    out = tmp_path / f"{precision}.onnx"
+    if precision == "int8":
+        metadata = quantize_int8(float_path, data / "training" / "image_2", out, count=4)
+    else:
+        metadata = convert_fp16(float_path, out)
+    assert metadata["road_seg.precision"].startswith(precision)
+    reduced = Segmenter(out, providers="cpu")
+    assert reduced.info.metadata["road_seg.dataset"] == "kitti"
+    reference = Segmenter(float_path, providers="cpu")
+    frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    difference = np.abs(reduced.probability(frame) - reference.probability(frame)).max()
+    assert difference < 0.1, f"{precision} model drifts {difference:.3f} from float32"
