@@ -87,6 +87,61 @@ def course_pipeline(keras_path: Path, threshold: float = 0.5):
     return run, "Keras predict + PIL resize + Image.blend"
 
 
+def compare_variants(segmenter: Segmenter, frames: list[np.ndarray], labels: list[np.ndarray],
+                     iterations: int) -> list[dict]:
+    """Tuning choices measured on the same frames: resize interpolation, and where the threshold goes."""
+    from ros_road_seg.metrics import road_iou
+    from ros_road_seg.segmenter import resize_probability, threshold_mask
+
+    height, width = segmenter.input_size
+    rows = []
+    for name, flag in (("preprocess resize INTER_AREA (used)", cv2.INTER_AREA),
+                       ("preprocess resize INTER_LINEAR", cv2.INTER_LINEAR)):
+        times = time_calls(lambda f, flag=flag: cv2.resize(f, (width, height), interpolation=flag), frames, iterations)
+        rows.append({"variant": name, **summarize_ms(times)})
+    probabilities = [segmenter.probability(f).copy() for f in frames]
+
+    def prob_then_threshold(index: int) -> np.ndarray:
+        return threshold_mask(resize_probability(probabilities[index], frames[index].shape[:2]), segmenter.threshold)
+
+    def threshold_then_nearest(index: int) -> np.ndarray:
+        small = threshold_mask(np.ascontiguousarray(probabilities[index]), segmenter.threshold)
+        size = frames[index].shape[1], frames[index].shape[0]
+        return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+
+    for name, function in (("resize probability (linear), then threshold (used)", prob_then_threshold),
+                           ("threshold at model size, then resize nearest", threshold_then_nearest)):
+        times = time_calls(function, list(range(len(frames))), iterations)
+        ious = [road_iou(function(i), labels[i]) for i in range(len(frames))] if labels else []
+        rows.append({"variant": name, **summarize_ms(times),
+                     "mean_iou": float(np.mean(ious)) if ious else float("nan")})
+    return rows
+
+
+def profile_operators(model: Path, iterations: int = 50) -> list[tuple[str, float]]:
+    """ONNX Runtime's own profile of the raw model: share of kernel time per operator type."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    shape = [1 if not isinstance(d, int) else d for d in session.get_inputs()[0].shape]
+    feeds = {session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+    for _ in range(iterations):
+        session.run(None, feeds)
+    trace = Path(session.end_profiling())
+    totals: dict[str, float] = {}
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            totals[op] = totals.get(op, 0.0) + event.get("dur", 0)
+    trace.unlink()
+    grand = sum(totals.values()) or 1.0
+    return sorted(((op, 100.0 * t / grand) for op, t in totals.items()), key=lambda x: -x[1])
+
+
 def rss_mb(pid: int | None = None) -> float:
     path = Path(f"/proc/{pid or os.getpid()}/status")
     for line in path.read_text().splitlines():
@@ -251,6 +306,16 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['pipeline']} | {row['frame']} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | "
                      f"{row['p99_ms']:.2f} | {row['max_ms']:.2f} | {1000.0 / row['p50_ms']:.1f} | "
                      f"{row.get('rss_mb', float('nan')):.0f} |")
+    if report.get("variants"):
+        lines += ["", "Tuning choices (1242x375 KITTI frames):", "", "| variant | p50 ms | p99 ms | mean IoU |",
+                  "|---|---|---|---|"]
+        for row in report["variants"]:
+            iou = row.get("mean_iou")
+            lines.append(f"| {row['variant']} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+                         f"{'' if iou is None or iou != iou else f'{iou:.4f}'} |")
+    if report.get("profile"):
+        lines += ["", "Where the raw model's time goes (ONNX Runtime profile, share of kernel time): "
+                  + ", ".join(f"{op} {share:.1f} %" for op, share in report["profile"][:6])]
     if report.get("ratios"):
         lines += ["", "Ratios of p50 at 1242x375: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items())]
     for label, node in report.get("node", {}).items():
@@ -284,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-frames", type=int, default=1000)
     parser.add_argument("--node-modes", nargs="*", default=["thread"], choices=("thread", "callback"),
                         help="inference on a worker thread and/or in the subscription callback")
+    parser.add_argument("--labels", type=Path, default=share_directory() / "sample_data" / "kitti" / "semantic",
+                        help="labels of --frames, for the IoU of the tuning variants")
     parser.add_argument("--out", type=Path, default=None, help="write bench.md and bench.json here")
     args = parser.parse_args(argv)
     apply_fastdds_profile()
@@ -328,6 +395,16 @@ def main(argv: list[str] | None = None) -> int:
             if raw and mode == "thread":
                 ratios["d/b"] = fastest["p50_ms"] / raw["p50_ms"]
     report["ratios"] = ratios
+    kitti_frames = load_frames(args.frames, SWEEP["1242x375"])
+    labels = []
+    if args.labels and Path(args.labels).is_dir():
+        from ros_road_seg.labels import read_label, road_masks
+
+        labels = [road_masks(read_label(p), "kitti")[0] for p in sorted(Path(args.labels).glob("*.png"))]
+        if len(labels) != len(kitti_frames):
+            labels = []
+    report["variants"] = compare_variants(segmenter, kitti_frames, labels, args.iterations)
+    report["profile"] = profile_operators(args.model)
     report["peak_rss_bench_process_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     text = markdown(report)
     print(text)

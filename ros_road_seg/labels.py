@@ -24,14 +24,20 @@ def road_masks(label: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]
     raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
 
 
+def decode_image_file(path: Path, what: str, flags: int) -> np.ndarray:
+    """``cv2.imdecode`` of a file; a missing, empty, truncated or non-image file is a DatasetError naming it."""
+    if not Path(path).is_file():
+        raise DatasetError(f"{what} '{path}' does not exist")
+    raw = np.fromfile(path, dtype=np.uint8)
+    decoded = cv2.imdecode(raw, flags) if raw.size else None
+    if decoded is None:
+        raise DatasetError(f"{what} '{path}' is unreadable (corrupt, truncated or not an image)")
+    return decoded
+
+
 def read_label(path: Path) -> np.ndarray:
     """A single-channel 8-bit label-id image; a colour label is an error (use semantic/, not semantic_rgb/)."""
-    raw = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-    if raw is None:
-        raise DatasetError(f"label '{path}' does not exist")
-    label = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if label is None:
-        raise DatasetError(f"label '{path}' is unreadable (corrupt, truncated or not an image)")
+    label = decode_image_file(path, "label", cv2.IMREAD_UNCHANGED)
     if label.ndim == 3:
         raise DatasetError(f"label '{path}' has {label.shape[2]} channels; expected a single-channel label-id image "
                            "(KITTI semantic/, CamVid *annot/)")

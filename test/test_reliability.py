@@ -199,15 +199,14 @@ def test_runtime_parameter_changes_are_validated(ros_context, red_model):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_during_inference_exits_cleanly_within_2s(ros_context, sig):
+def test_signal_during_inference_exits_cleanly_within_2s(ros_context, kitti_frame, sig):
     model = default_model_path()
     node, ns = start({"model_path": str(model), "providers": "cpu"})
     try:
         assert node.wait_for_output("road_seg ready", 60), node.output
         client = Client(ns)
         assert client.wait_connected(), node.output
-        kitti = cv2.cvtColor(cv2.imread(str(ROOT / "sample_data/kitti/image_2/000000_10.png")), cv2.COLOR_BGR2RGB)
-        message = make_image_msg(kitti, "rgb8", 1)
+        message = make_image_msg(kitti_frame, "rgb8", 1)
         client.roundtrip(message)
         for _ in range(20):  # keep it busy
             client.publisher.publish(message)
@@ -243,7 +242,7 @@ except BaseException:
 """
 
 
-def test_flood_at_100hz_for_30s(ros_context, capsys):
+def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
     """100 Hz of KITTI frames for 30 s: bounded latency, flat memory, truthful drop accounting."""
     node, ns = start({"model_path": str(default_model_path()), "providers": "cpu", "diagnostics_period": 0.5})
     slow = subprocess.Popen([sys.executable, "-c", SLOW_SUBSCRIBER, ns], env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -251,8 +250,7 @@ def test_flood_at_100hz_for_30s(ros_context, capsys):
         assert node.wait_for_output("road_seg ready", 60), node.output
         client = Client(ns)
         assert client.wait_connected(), node.output
-        kitti = cv2.cvtColor(cv2.imread(str(ROOT / "sample_data/kitti/image_2/000001_10.png")), cv2.COLOR_BGR2RGB)
-        message = make_image_msg(kitti, "rgb8", 0)
+        message = make_image_msg(kitti_frame, "rgb8", 0)
         sent_at: dict[int, float] = {}
         sent = 0
         start_time = time.monotonic()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ros_road_seg.errors import DatasetError
-from ros_road_seg.labels import DATASETS, read_label, road_masks
+from ros_road_seg.labels import DATASETS, decode_image_file, read_label, road_masks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validation
@@ -103,13 +103,7 @@ def load_dataset(dataset: str, data_dir: str | Path, val: float | int = KITTI_DE
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as RGB uint8; a missing, truncated or non-image file is an error naming it."""
-    raw = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-    if raw is None:
-        raise DatasetError(f"image '{path}' does not exist")
-    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-    if bgr is None:
-        raise DatasetError(f"image '{path}' is unreadable (corrupt, truncated or not an image)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(decode_image_file(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def load_sample(sample: Sample, dataset: str) -> LoadedSample:
