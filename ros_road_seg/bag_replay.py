@@ -103,6 +103,9 @@ def replay(path: Path, rate: float = 1.0, loop: int = 1, topics: list[str] | Non
                     publishers[connection.id].publish(bytes(raw))
                     sent[topic_of[connection.id]] += 1
                     rclpy.spin_once(node, timeout_sec=0)
+            linger = time.monotonic() + 0.5  # let the middleware deliver the last frames before the node goes
+            while time.monotonic() < linger:
+                rclpy.spin_once(node, timeout_sec=0.05)
         finally:
             if own_node:
                 node.destroy_node()
