@@ -22,8 +22,11 @@ def _message_class(msgtype: str):
     from rosgraph_msgs.msg import Clock  # noqa: F401 - keeps the import list honest about what we publish
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-    classes = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage,
-               "sensor_msgs/msg/CameraInfo": CameraInfo}
+    classes = {
+        "sensor_msgs/msg/Image": Image,
+        "sensor_msgs/msg/CompressedImage": CompressedImage,
+        "sensor_msgs/msg/CameraInfo": CameraInfo,
+    }
     return classes.get(msgtype)
 
 
@@ -56,16 +59,26 @@ def select_connections(reader, topics: list[str] | None, path: Path):
         chosen = [c for c in by_topic.values() if _message_class(c.msgtype) is not None]
     unsupported = [f"{c.topic} ({c.msgtype})" for c in chosen if _message_class(c.msgtype) is None]
     if unsupported:
-        raise BagError(f"bag '{path}': cannot replay {', '.join(unsupported)}; supported types: Image, "
-                       "CompressedImage, CameraInfo")
+        raise BagError(
+            f"bag '{path}': cannot replay {', '.join(unsupported)}; supported types: Image, CompressedImage, CameraInfo"
+        )
     if not any(c.msgtype in IMAGE_TYPES for c in chosen):
-        raise BagError(f"bag '{path}' has no sensor_msgs/Image or CompressedImage topic to replay "
-                       f"(it has: {', '.join(f'{c.topic} ({c.msgtype})' for c in by_topic.values()) or 'nothing'})")
+        raise BagError(
+            f"bag '{path}' has no sensor_msgs/Image or CompressedImage topic to replay "
+            f"(it has: {', '.join(f'{c.topic} ({c.msgtype})' for c in by_topic.values()) or 'nothing'})"
+        )
     return chosen
 
 
-def replay(path: Path, rate: float = 1.0, loop: int = 1, topics: list[str] | None = None, clock: bool = False,
-           wait_for_subscribers: float = 5.0, node=None) -> dict:
+def replay(
+    path: Path,
+    rate: float = 1.0,
+    loop: int = 1,
+    topics: list[str] | None = None,
+    clock: bool = False,
+    wait_for_subscribers: float = 5.0,
+    node=None,
+) -> dict:
     """Publish the bag's messages at ``rate`` x recorded speed, ``loop`` times (0 = forever). Returns counts."""
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
@@ -79,8 +92,10 @@ def replay(path: Path, rate: float = 1.0, loop: int = 1, topics: list[str] | Non
         own_node = node is None
         if own_node:
             node = rclpy.create_node("bag_replay")
-        publishers = {c.id: node.create_publisher(_message_class(c.msgtype), c.topic, qos_profile_sensor_data)
-                      for c in connections}
+        publishers = {
+            c.id: node.create_publisher(_message_class(c.msgtype), c.topic, qos_profile_sensor_data)
+            for c in connections
+        }
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
         _wait_for_subscribers(node, publishers.values(), wait_for_subscribers)
         sent = {c.topic: 0 for c in connections}
@@ -158,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if rclpy.ok():
             rclpy.shutdown()
-    print("bag_replay: sent " + ", ".join(f"{n} on {t}" for t, n in result["sent"].items())
-          + f" ({result['loops']} loop{'s' if result['loops'] != 1 else ''})")
+    print(
+        "bag_replay: sent "
+        + ", ".join(f"{n} on {t}" for t, n in result["sent"].items())
+        + f" ({result['loops']} loop{'s' if result['loops'] != 1 else ''})"
+    )
     return 0
 
 

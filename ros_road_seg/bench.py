@@ -87,16 +87,19 @@ def course_pipeline(keras_path: Path, threshold: float = 0.5):
     return run, "Keras predict + PIL resize + Image.blend"
 
 
-def compare_variants(segmenter: Segmenter, frames: list[np.ndarray], labels: list[np.ndarray],
-                     iterations: int) -> list[dict]:
+def compare_variants(
+    segmenter: Segmenter, frames: list[np.ndarray], labels: list[np.ndarray], iterations: int
+) -> list[dict]:
     """Tuning choices measured on the same frames: resize interpolation, and where the threshold goes."""
     from ros_road_seg.metrics import road_iou
     from ros_road_seg.segmenter import resize_probability, threshold_mask
 
     height, width = segmenter.input_size
     rows = []
-    for name, flag in (("preprocess resize INTER_AREA (used)", cv2.INTER_AREA),
-                       ("preprocess resize INTER_LINEAR", cv2.INTER_LINEAR)):
+    for name, flag in (
+        ("preprocess resize INTER_AREA (used)", cv2.INTER_AREA),
+        ("preprocess resize INTER_LINEAR", cv2.INTER_LINEAR),
+    ):
         times = time_calls(lambda f, flag=flag: cv2.resize(f, (width, height), interpolation=flag), frames, iterations)
         rows.append({"variant": name, **summarize_ms(times)})
     probabilities = [segmenter.probability(f).copy() for f in frames]
@@ -109,12 +112,15 @@ def compare_variants(segmenter: Segmenter, frames: list[np.ndarray], labels: lis
         size = frames[index].shape[1], frames[index].shape[0]
         return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
 
-    for name, function in (("resize probability (linear), then threshold (used)", prob_then_threshold),
-                           ("threshold at model size, then resize nearest", threshold_then_nearest)):
+    for name, function in (
+        ("resize probability (linear), then threshold (used)", prob_then_threshold),
+        ("threshold at model size, then resize nearest", threshold_then_nearest),
+    ):
         times = time_calls(function, list(range(len(frames))), iterations)
         ious = [road_iou(function(i), labels[i]) for i in range(len(frames))] if labels else []
-        rows.append({"variant": name, **summarize_ms(times),
-                     "mean_iou": float(np.mean(ious)) if ious else float("nan")})
+        rows.append(
+            {"variant": name, **summarize_ms(times), "mean_iou": float(np.mean(ious)) if ious else float("nan")}
+        )
     return rows
 
 
@@ -157,8 +163,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_node(model: Path, providers: str, frame: np.ndarray, rates: list[float], seconds: float,
-               memory_frames: int, inference_thread: bool = True) -> dict:
+def bench_node(
+    model: Path,
+    providers: str,
+    frame: np.ndarray,
+    rates: list[float],
+    seconds: float,
+    memory_frames: int,
+    inference_thread: bool = True,
+) -> dict:
     """Publish ``frame`` to a real node process at each rate (0 = as fast as possible) and time the overlays."""
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -166,9 +179,22 @@ def bench_node(model: Path, providers: str, frame: np.ndarray, rates: list[float
 
     namespace = f"/bench{os.getpid()}"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [sys.executable, "-m", "ros_road_seg.node", "--ros-args", "-r", f"__ns:={namespace}", "-p",
-            f"model_path:={model}", "-p", f"providers:={providers}", "-p", "diagnostics_period:=0.25",
-            "-p", f"inference_thread:={'true' if inference_thread else 'false'}"]
+    args = [
+        sys.executable,
+        "-m",
+        "ros_road_seg.node",
+        "--ros-args",
+        "-r",
+        f"__ns:={namespace}",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        f"providers:={providers}",
+        "-p",
+        "diagnostics_period:=0.25",
+        "-p",
+        f"inference_thread:={'true' if inference_thread else 'false'}",
+    ]
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     rclpy.init()
     node = rclpy.create_node("road_seg_bench", namespace=namespace)
@@ -186,8 +212,9 @@ def bench_node(model: Path, providers: str, frame: np.ndarray, rates: list[float
 
     from diagnostic_msgs.msg import DiagnosticArray
 
-    node.create_subscription(Image, "road_overlay", on_overlay, QoSProfile(depth=10,
-                                                                           reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(
+        Image, "road_overlay", on_overlay, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    )
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     publisher = node.create_publisher(Image, "image", qos_profile_sensor_data)
     message = Image(height=frame.shape[0], width=frame.shape[1], encoding="rgb8", step=frame.shape[1] * 3)
@@ -202,8 +229,9 @@ def bench_node(model: Path, providers: str, frame: np.ndarray, rates: list[float
                 raise RuntimeError("road_seg_node did not come up:\n" + (process.stdout.read() or ""))
         _spin(node, 1.0)
         for rate in rates:
-            results["max" if rate == 0 else f"{rate:g} Hz"] = _node_run(node, publisher, message, arrivals, diagnostics,
-                                                                          rate, seconds)
+            results["max" if rate == 0 else f"{rate:g} Hz"] = _node_run(
+                node, publisher, message, arrivals, diagnostics, rate, seconds
+            )
         memory = {}
         served_start = int(diagnostics.get("frames_served", 0))
         checkpoints = {100: None, memory_frames: None}
@@ -216,8 +244,11 @@ def bench_node(model: Path, providers: str, frame: np.ndarray, rates: list[float
             for mark in checkpoints:
                 if checkpoints[mark] is None and served >= mark:
                     checkpoints[mark] = rss_mb(process.pid)
-        memory = {"rss_after_100_mb": checkpoints[100], f"rss_after_{memory_frames}_mb": checkpoints[memory_frames],
-                  "peak_rss_mb": peak_rss_mb(process.pid)}
+        memory = {
+            "rss_after_100_mb": checkpoints[100],
+            f"rss_after_{memory_frames}_mb": checkpoints[memory_frames],
+            "peak_rss_mb": peak_rss_mb(process.pid),
+        }
         results["memory"] = memory
         results["provider"] = diagnostics.get("provider", "?")
     finally:
@@ -272,9 +303,15 @@ def _node_run(node, publisher, message, arrivals, diagnostics, rate: float, seco
         except ValueError:
             return -1
 
-    return {"sent": sent, "received": len(ours), "received_ratio": len(ours) / max(sent, 1),
-            "fps_out": len(ours) / elapsed, "node_dropped_stale": delta("frames_dropped_stale"),
-            "node_lost_in_transport": delta("frames_lost_in_transport"), **summarize_ms(latencies)}
+    return {
+        "sent": sent,
+        "received": len(ours),
+        "received_ratio": len(ours) / max(sent, 1),
+        "fps_out": len(ours) / elapsed,
+        "node_dropped_stale": delta("frames_dropped_stale"),
+        "node_lost_in_transport": delta("frames_lost_in_transport"),
+        **summarize_ms(latencies),
+    }
 
 
 def machine() -> dict:
@@ -288,47 +325,75 @@ def machine() -> dict:
         pass
     import onnxruntime
 
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
-            "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def markdown(report: dict) -> str:
     info = report["machine"]
-    lines = [f"Model `{report['model']}` ({report['provider']}), {info['cpu']}, {info['cores']} cores; onnxruntime "
-             f"{info['onnxruntime']}, OpenCV {info['opencv']}, NumPy {info['numpy']}, Python {info['python']}.", "",
-             "| pipeline | frame | p50 ms | p90 ms | p99 ms | max ms | FPS (1/p50) | RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Model `{report['model']}` ({report['provider']}), {info['cpu']}, {info['cores']} cores; onnxruntime "
+        f"{info['onnxruntime']}, OpenCV {info['opencv']}, NumPy {info['numpy']}, Python {info['python']}.",
+        "",
+        "| pipeline | frame | p50 ms | p90 ms | p99 ms | max ms | FPS (1/p50) | RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in report["rows"]:
         if "skipped" in row:
             lines.append(f"| {row['pipeline']} | {row['frame']} | {row['skipped']} | | | | | |")
             continue
-        lines.append(f"| {row['pipeline']} | {row['frame']} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | "
-                     f"{row['p99_ms']:.2f} | {row['max_ms']:.2f} | {1000.0 / row['p50_ms']:.1f} | "
-                     f"{row.get('rss_mb', float('nan')):.0f} |")
+        lines.append(
+            f"| {row['pipeline']} | {row['frame']} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | "
+            f"{row['p99_ms']:.2f} | {row['max_ms']:.2f} | {1000.0 / row['p50_ms']:.1f} | "
+            f"{row.get('rss_mb', float('nan')):.0f} |"
+        )
     if report.get("variants"):
-        lines += ["", "Tuning choices (1242x375 KITTI frames):", "", "| variant | p50 ms | p99 ms | mean IoU |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "Tuning choices (1242x375 KITTI frames):",
+            "",
+            "| variant | p50 ms | p99 ms | mean IoU |",
+            "|---|---|---|---|",
+        ]
         for row in report["variants"]:
             iou = row.get("mean_iou")
-            lines.append(f"| {row['variant']} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
-                         f"{'' if iou is None or iou != iou else f'{iou:.4f}'} |")
+            lines.append(
+                f"| {row['variant']} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+                f"{'' if iou is None or iou != iou else f'{iou:.4f}'} |"
+            )
     if report.get("profile"):
-        lines += ["", "Where the raw model's time goes (ONNX Runtime profile, share of kernel time): "
-                  + ", ".join(f"{op} {share:.1f} %" for op, share in report["profile"][:6])]
+        lines += [
+            "",
+            "Where the raw model's time goes (ONNX Runtime profile, share of kernel time): "
+            + ", ".join(f"{op} {share:.1f} %" for op, share in report["profile"][:6]),
+        ]
     if report.get("ratios"):
         lines += ["", "Ratios of p50 at 1242x375: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items())]
     for label, node in report.get("node", {}).items():
-        lines += ["", f"Node end to end, 1242x375, {label} (publisher process -> node process -> subscriber; "
-                  "latency = arrival - header stamp):", "",
-                  "| input rate | sent | received | received/sent | FPS out | p50 ms | p90 ms | p99 ms | max ms | "
-                  "dropped stale | lost in transport |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Node end to end, 1242x375, {label} (publisher process -> node process -> subscriber; "
+            "latency = arrival - header stamp):",
+            "",
+            "| input rate | sent | received | received/sent | FPS out | p50 ms | p90 ms | p99 ms | max ms | "
+            "dropped stale | lost in transport |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for rate, run in node.items():
             if rate in ("memory", "provider"):
                 continue
-            lines.append(f"| {rate} | {run['sent']} | {run['received']} | {run['received_ratio']:.3f} | "
-                         f"{run['fps_out']:.1f} | {run['p50_ms']:.1f} | {run['p90_ms']:.1f} | {run['p99_ms']:.1f} | "
-                         f"{run['max_ms']:.1f} | {run['node_dropped_stale']} | {run['node_lost_in_transport']} |")
+            lines.append(
+                f"| {rate} | {run['sent']} | {run['received']} | {run['received_ratio']:.3f} | "
+                f"{run['fps_out']:.1f} | {run['p50_ms']:.1f} | {run['p90_ms']:.1f} | {run['p99_ms']:.1f} | "
+                f"{run['max_ms']:.1f} | {run['node_dropped_stale']} | {run['node_lost_in_transport']} |"
+            )
         memory = node.get("memory", {})
         if memory:
             lines += ["", "Node memory: " + ", ".join(f"{k} {v:.1f}" for k, v in memory.items() if v is not None)]
@@ -336,8 +401,9 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ros_road_seg.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ros_road_seg.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--keras", type=Path, default=None, help=".keras of the same model, for the course pipeline")
     parser.add_argument("--providers", default="cpu", choices=("auto", "cpu", "cuda", "tensorrt"))
@@ -347,10 +413,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-rates", type=float, nargs="*", default=[10, 30, 0], help="Hz; 0 = as fast as possible")
     parser.add_argument("--node-seconds", type=float, default=10.0)
     parser.add_argument("--memory-frames", type=int, default=1000)
-    parser.add_argument("--node-modes", nargs="*", default=["thread"], choices=("thread", "callback"),
-                        help="inference on a worker thread and/or in the subscription callback")
-    parser.add_argument("--labels", type=Path, default=share_directory() / "sample_data" / "kitti" / "semantic",
-                        help="labels of --frames, for the IoU of the tuning variants")
+    parser.add_argument(
+        "--node-modes",
+        nargs="*",
+        default=["thread"],
+        choices=("thread", "callback"),
+        help="inference on a worker thread and/or in the subscription callback",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=share_directory() / "sample_data" / "kitti" / "semantic",
+        help="labels of --frames, for the IoU of the tuning variants",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write bench.md and bench.json here")
     args = parser.parse_args(argv)
     apply_fastdds_profile()
@@ -360,20 +435,38 @@ def main(argv: list[str] | None = None) -> int:
     rows = report["rows"]
     print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)
     size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
-    rows.append({"pipeline": "b) raw ONNX Runtime", "frame": f"{size} tensor",
-                 **summarize_ms(bench_raw_ort(segmenter, args.iterations)), "rss_mb": rss_mb()})
+    rows.append(
+        {
+            "pipeline": "b) raw ONNX Runtime",
+            "frame": f"{size} tensor",
+            **summarize_ms(bench_raw_ort(segmenter, args.iterations)),
+            "rss_mb": rss_mb(),
+        }
+    )
     for label, frame_size in SWEEP.items():
         frames = load_frames(args.frames, frame_size)
-        rows.append({"pipeline": "c) our core end to end", "frame": label,
-                     **summarize_ms(time_calls(segmenter.segment, frames, args.iterations)), "rss_mb": rss_mb()})
+        rows.append(
+            {
+                "pipeline": "c) our core end to end",
+                "frame": label,
+                **summarize_ms(time_calls(segmenter.segment, frames, args.iterations)),
+                "rss_mb": rss_mb(),
+            }
+        )
     course, description = course_pipeline(args.keras, segmenter.threshold)
     for label, frame_size in SWEEP.items():
         if course is None:
             rows.append({"pipeline": "a) course pipeline", "frame": label, "skipped": description})
             continue
         frames = load_frames(args.frames, frame_size)
-        rows.append({"pipeline": "a) course pipeline", "frame": label,
-                     **summarize_ms(time_calls(course, frames, args.course_iterations, warmup=3)), "rss_mb": rss_mb()})
+        rows.append(
+            {
+                "pipeline": "a) course pipeline",
+                "frame": label,
+                **summarize_ms(time_calls(course, frames, args.course_iterations, warmup=3)),
+                "rss_mb": rss_mb(),
+            }
+        )
     by_key = {(r["pipeline"][0], r["frame"]): r for r in rows if "p50_ms" in r}
     ratios = {}
     core = by_key.get(("c", "1242x375"))
@@ -388,8 +481,15 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.node_modes:
             label = "inference on a worker thread" if mode == "thread" else "inference in the callback"
             print(f"node run: {label} ...", file=sys.stderr)
-            node = bench_node(args.model, args.providers, frame, args.node_rates, args.node_seconds,
-                              args.memory_frames, inference_thread=(mode == "thread"))
+            node = bench_node(
+                args.model,
+                args.providers,
+                frame,
+                args.node_rates,
+                args.node_seconds,
+                args.memory_frames,
+                inference_thread=(mode == "thread"),
+            )
             report["node"][label] = node
             fastest = node.get("max") or next(v for k, v in node.items() if k not in ("memory", "provider"))
             if raw and mode == "thread":

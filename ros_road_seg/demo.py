@@ -28,8 +28,13 @@ class Stage:
     def __init__(self, name: str, args: list[str], echo: bool = True) -> None:
         self.name = name
         self.lines: list[str] = []
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
         self._thread = threading.Thread(target=self._pump, args=(echo,), daemon=True)
         self._thread.start()
 
@@ -48,8 +53,9 @@ class Stage:
                 self._thread.join(1)
                 break
             time.sleep(0.05)
-        raise RoadSegError(f"{self.name} did not report '{text}' (exit code {self.process.poll()}):\n"
-                           + "".join(self.lines[-10:]))
+        raise RoadSegError(
+            f"{self.name} did not report '{text}' (exit code {self.process.poll()}):\n" + "".join(self.lines[-10:])
+        )
 
     def wait(self, timeout: float) -> int:
         try:
@@ -71,8 +77,16 @@ class Stage:
         return self.process.returncode
 
 
-def run_demo(frames: Path, labels: Path | None, out: Path, model: Path, providers: str, loops: int,
-             rate: float, dataset: str = "kitti") -> dict:
+def run_demo(
+    frames: Path,
+    labels: Path | None,
+    out: Path,
+    model: Path,
+    providers: str,
+    loops: int,
+    rate: float,
+    dataset: str = "kitti",
+) -> dict:
     started = time.monotonic()
     apply_fastdds_profile()
     python = sys.executable
@@ -86,21 +100,47 @@ def run_demo(frames: Path, labels: Path | None, out: Path, model: Path, provider
     stages: list[Stage] = []
     try:
         print(f"[demo] 2/4 starting road_seg_node with '{model}' (providers {providers})")
-        node = Stage("road_seg_node", [python, "-m", "ros_road_seg.node", "--ros-args", "-p", f"model_path:={model}",
-                                       "-p", f"providers:={providers}", "-p", "diagnostics_period:=0.5",
-                                       "-r", f"image:={DEFAULT_TOPIC}"])
+        node = Stage(
+            "road_seg_node",
+            [
+                python,
+                "-m",
+                "ros_road_seg.node",
+                "--ros-args",
+                "-p",
+                f"model_path:={model}",
+                "-p",
+                f"providers:={providers}",
+                "-p",
+                "diagnostics_period:=0.5",
+                "-r",
+                f"image:={DEFAULT_TOPIC}",
+            ],
+        )
         stages.append(node)
         node.wait_for("road_seg ready", 60)
-        recorder_args = [python, "-m", "ros_road_seg.record_overlay", "--out", str(out / "overlay"),
-                         "--idle-exit", "2", "--timeout", "60", "--dataset", dataset]
+        recorder_args = [
+            python,
+            "-m",
+            "ros_road_seg.record_overlay",
+            "--out",
+            str(out / "overlay"),
+            "--idle-exit",
+            "2",
+            "--timeout",
+            "60",
+            "--dataset",
+            dataset,
+        ]
         if labels is not None:
             recorder_args += ["--labels", str(labels), "--index", str(bag / INDEX_FILE)]
         recorder = Stage("record_overlay", recorder_args)
         stages.append(recorder)
         recorder.wait_for("listening", 30)
         print(f"[demo] 3/4 replaying the bag {loops}x at {rate}x speed")
-        replay = Stage("bag_replay", [python, "-m", "ros_road_seg.bag_replay", str(bag), "--loop", str(loops),
-                                      "--rate", str(rate)])
+        replay = Stage(
+            "bag_replay", [python, "-m", "ros_road_seg.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)]
+        )
         stages.append(replay)
         if replay.wait(120) != 0:
             raise RoadSegError("bag_replay failed:\n" + "".join(replay.lines[-10:]))
@@ -121,10 +161,18 @@ def run_demo(frames: Path, labels: Path | None, out: Path, model: Path, provider
 def main(argv: list[str] | None = None) -> int:
     share = share_directory()
     parser = argparse.ArgumentParser(prog="road_seg_demo", description=__doc__)
-    parser.add_argument("--frames", type=Path, default=share / "sample_data" / "kitti",
-                        help="frames to convert (KITTI layout or a folder of PNG/JPG)")
-    parser.add_argument("--labels", type=Path, default=share / "sample_data" / "kitti" / "semantic",
-                        help="label folder for road IoU ('none' to skip)")
+    parser.add_argument(
+        "--frames",
+        type=Path,
+        default=share / "sample_data" / "kitti",
+        help="frames to convert (KITTI layout or a folder of PNG/JPG)",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=share / "sample_data" / "kitti" / "semantic",
+        help="label folder for road IoU ('none' to skip)",
+    )
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--providers", default="auto", choices=("auto", "cuda", "tensorrt", "cpu"))
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
@@ -142,13 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"overlay GIF:        {summary['gif']}")
     if summary.get("mp4"):
         print(f"overlay MP4:        {summary['mp4']}")
-    print(f"frames processed:   {diagnostics.get('frames_served', '?')} served by the node, "
-          f"{summary['frames_received']} overlays received ({summary['unique_frames']} distinct frames)")
-    print(f"node latency:       p50 {diagnostics.get('latency_p50_ms', '?')} ms, p99 "
-          f"{diagnostics.get('latency_p99_ms', '?')} ms (frame received -> mask and overlay published)")
+    print(
+        f"frames processed:   {diagnostics.get('frames_served', '?')} served by the node, "
+        f"{summary['frames_received']} overlays received ({summary['unique_frames']} distinct frames)"
+    )
+    print(
+        f"node latency:       p50 {diagnostics.get('latency_p50_ms', '?')} ms, p99 "
+        f"{diagnostics.get('latency_p99_ms', '?')} ms (frame received -> mask and overlay published)"
+    )
     print(f"provider:           {diagnostics.get('provider', '?')}")
-    print(f"dropped / bad:      {diagnostics.get('frames_dropped_stale', '?')} stale, "
-          f"{diagnostics.get('frames_bad', '?')} bad")
+    print(
+        f"dropped / bad:      {diagnostics.get('frames_dropped_stale', '?')} stale, "
+        f"{diagnostics.get('frames_bad', '?')} bad"
+    )
     if summary.get("mean_iou") is not None:
         print(f"mean road IoU:      {summary['mean_iou']:.4f} over {len(summary['iou_per_frame'])} labelled frames")
     print(f"wall time:          {summary['wall_time_s']:.1f} s")

@@ -16,8 +16,16 @@ from ros_road_seg.errors import ImageConversionError
 
 # encoding -> (channels, bytes per channel). 16-bit frames are scaled to 8 bits by rosbags-image.
 SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
-    "rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1),
-    "rgb16": (3, 2), "bgr16": (3, 2), "rgba16": (4, 2), "bgra16": (4, 2), "mono16": (1, 2),
+    "rgb8": (3, 1),
+    "bgr8": (3, 1),
+    "rgba8": (4, 1),
+    "bgra8": (4, 1),
+    "mono8": (1, 1),
+    "rgb16": (3, 2),
+    "bgr16": (3, 2),
+    "rgba16": (4, 2),
+    "bgra16": (4, 2),
+    "mono16": (1, 2),
 }
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -36,8 +44,9 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A ``sensor_msgs/Image`` as an RGB uint8 HxWx3 array; :class:`ImageConversionError` names a bad field."""
     encoding = str(msg.encoding)
     if encoding not in SUPPORTED_ENCODINGS:
-        raise ImageConversionError(f"encoding '{encoding}' is not supported (supported: "
-                                   f"{', '.join(SUPPORTED_ENCODINGS)})")
+        raise ImageConversionError(
+            f"encoding '{encoding}' is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})"
+        )
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"height {height} x width {width}: an image needs both > 0")
@@ -45,12 +54,15 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     channels, depth = SUPPORTED_ENCODINGS[encoding]
     row_bytes = width * channels * depth
     if step < row_bytes:
-        raise ImageConversionError(f"step {step} is smaller than width {width} x {channels * depth} bytes per pixel "
-                                   f"= {row_bytes} for encoding '{encoding}'")
+        raise ImageConversionError(
+            f"step {step} is smaller than width {width} x {channels * depth} bytes per pixel "
+            f"= {row_bytes} for encoding '{encoding}'"
+        )
     data = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
     if data.size != step * height:
-        raise ImageConversionError(f"data has {data.size} bytes, expected step {step} x height {height} = "
-                                   f"{step * height}")
+        raise ImageConversionError(
+            f"data has {data.size} bytes, expected step {step} x height {height} = {step * height}"
+        )
     if step != row_bytes:
         data = np.ascontiguousarray(data.reshape(height, step)[:, :row_bytes]).reshape(-1)
     plain = _Unpadded(height, width, encoding, int(bool(msg.is_bigendian)), data)
@@ -72,8 +84,9 @@ def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
         _check_pixels(header_size[0], header_size[1], max_pixels)
     decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.size == 0:
-        raise ImageConversionError(f"data ({raw.size} bytes, format '{msg.format}') is not a decodable image "
-                                   "(corrupt or truncated JPEG/PNG?)")
+        raise ImageConversionError(
+            f"data ({raw.size} bytes, format '{msg.format}') is not a decodable image (corrupt or truncated JPEG/PNG?)"
+        )
     _check_pixels(decoded.shape[0], decoded.shape[1], max_pixels)
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     source = {1: "mono", 3: "bgr", 4: "bgra"}.get(channels)
@@ -89,16 +102,18 @@ def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
 
 def _check_pixels(height: int, width: int, max_pixels: int) -> None:
     if height * width > max_pixels:
-        raise ImageConversionError(f"height {height} x width {width} = {height * width} pixels exceeds max_pixels "
-                                   f"{max_pixels}")
+        raise ImageConversionError(
+            f"height {height} x width {width} = {height * width} pixels exceeds max_pixels {max_pixels}"
+        )
 
 
 def _check_complete(raw: np.ndarray, image_format: str) -> None:
     """JPEG must end with its EOI marker and PNG with IEND: decoders happily return half a truncated picture."""
     head = bytes(raw[:8])
     if head[:2] == b"\xff\xd8" and bytes(raw[-2:]) != b"\xff\xd9":
-        raise ImageConversionError(f"data ({raw.size} bytes, format '{image_format}') is a truncated JPEG "
-                                   "(no end-of-image marker)")
+        raise ImageConversionError(
+            f"data ({raw.size} bytes, format '{image_format}') is a truncated JPEG (no end-of-image marker)"
+        )
     if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in bytes(raw[-12:]):
         raise ImageConversionError(f"data ({raw.size} bytes, format '{image_format}') is a truncated PNG (no IEND)")
 

@@ -45,8 +45,10 @@ def find_frames(folder: Path, rate: float, start_ns: int) -> tuple[str, list[Fra
         if len(stamps) < len(paths):
             raise BagError(f"'{raw_dir / 'timestamps.txt'}' has {len(stamps)} stamps for {len(paths)} frames")
         return "kitti_raw", [Frame(p, s) for p, s in zip(paths, stamps[: len(paths)], strict=True)]
-    for layout, candidate in (("kitti_semantics", folder / "image_2"),
-                              ("kitti_semantics", folder / "training" / "image_2")):
+    for layout, candidate in (
+        ("kitti_semantics", folder / "image_2"),
+        ("kitti_semantics", folder / "training" / "image_2"),
+    ):
         if candidate.is_dir():
             return layout, _stamped(_frames_in(candidate), rate, start_ns)
     return "folder", _stamped(_frames_in(folder), rate, start_ns)
@@ -112,11 +114,19 @@ class BagWriter:
         self.writer.open()
         self.frame_id, self.calibration = frame_id, calibration
         self.image_conn = self.writer.add_connection(topic, "sensor_msgs/msg/Image", typestore=self.typestore)
-        self.compressed_conn = (self.writer.add_connection(f"{topic}/compressed", "sensor_msgs/msg/CompressedImage",
-                                                           typestore=self.typestore) if compressed else None)
+        self.compressed_conn = (
+            self.writer.add_connection(
+                f"{topic}/compressed", "sensor_msgs/msg/CompressedImage", typestore=self.typestore
+            )
+            if compressed
+            else None
+        )
         info_topic = topic.rsplit("/", 1)[0] + "/camera_info"
-        self.info_conn = (self.writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo",
-                                                     typestore=self.typestore) if calibration else None)
+        self.info_conn = (
+            self.writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=self.typestore)
+            if calibration
+            else None
+        )
 
     def _header(self, stamp_ns: int):
         types = self.typestore.types
@@ -127,24 +137,40 @@ class BagWriter:
         types = self.typestore.types
         data = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         data = np.ascontiguousarray(data)
-        image = types["sensor_msgs/msg/Image"](header=self._header(stamp_ns), height=data.shape[0],
-                                               width=data.shape[1], encoding=encoding, is_bigendian=0,
-                                               step=data.strides[0], data=data.reshape(-1))
+        image = types["sensor_msgs/msg/Image"](
+            header=self._header(stamp_ns),
+            height=data.shape[0],
+            width=data.shape[1],
+            encoding=encoding,
+            is_bigendian=0,
+            step=data.strides[0],
+            data=data.reshape(-1),
+        )
         self.writer.write(self.image_conn, stamp_ns, self.typestore.serialize_cdr(image, "sensor_msgs/msg/Image"))
         if self.compressed_conn is not None:
             ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            message = types["sensor_msgs/msg/CompressedImage"](header=self._header(stamp_ns), format="jpeg",
-                                                               data=jpeg.reshape(-1))
-            self.writer.write(self.compressed_conn, stamp_ns,
-                              self.typestore.serialize_cdr(message, "sensor_msgs/msg/CompressedImage"))
+            message = types["sensor_msgs/msg/CompressedImage"](
+                header=self._header(stamp_ns), format="jpeg", data=jpeg.reshape(-1)
+            )
+            self.writer.write(
+                self.compressed_conn, stamp_ns, self.typestore.serialize_cdr(message, "sensor_msgs/msg/CompressedImage")
+            )
         if self.info_conn is not None:
             calib = self.calibration
             roi = types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
             info = types["sensor_msgs/msg/CameraInfo"](
-                header=self._header(stamp_ns), height=calib["height"], width=calib["width"],
-                distortion_model="plumb_bob", d=np.array(calib["d"], np.float64), k=np.array(calib["k"], np.float64),
-                r=np.array(calib["r"], np.float64), p=np.array(calib["p"], np.float64), binning_x=0, binning_y=0,
-                roi=roi)
+                header=self._header(stamp_ns),
+                height=calib["height"],
+                width=calib["width"],
+                distortion_model="plumb_bob",
+                d=np.array(calib["d"], np.float64),
+                k=np.array(calib["k"], np.float64),
+                r=np.array(calib["r"], np.float64),
+                p=np.array(calib["p"], np.float64),
+                binning_x=0,
+                binning_y=0,
+                roi=roi,
+            )
             raw = self.typestore.serialize_cdr(info, "sensor_msgs/msg/CameraInfo")
             self.writer.write(self.info_conn, stamp_ns, raw)
 
@@ -152,10 +178,21 @@ class BagWriter:
         self.writer.close()
 
 
-def convert(folder: Path, out: Path, *, storage: str = "mcap", topic: str = DEFAULT_TOPIC,
-            frame_id: str = DEFAULT_FRAME_ID, encoding: str = "rgb8", rate: float = 10.0, compressed: bool = False,
-            calibration: Path | None = None, skip_bad: bool = False, start_ns: int | None = None,
-            progress: bool = True) -> dict:
+def convert(
+    folder: Path,
+    out: Path,
+    *,
+    storage: str = "mcap",
+    topic: str = DEFAULT_TOPIC,
+    frame_id: str = DEFAULT_FRAME_ID,
+    encoding: str = "rgb8",
+    rate: float = 10.0,
+    compressed: bool = False,
+    calibration: Path | None = None,
+    skip_bad: bool = False,
+    start_ns: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Write the bag; returns a summary (layout, frames written, frames skipped). Raises BagError naming the file."""
     out = Path(out)
     if out.exists():
@@ -173,8 +210,9 @@ def convert(folder: Path, out: Path, *, storage: str = "mcap", topic: str = DEFA
             bgr = cv2.imread(str(frame.path), cv2.IMREAD_COLOR)
             if bgr is None:
                 if not skip_bad:
-                    raise BagError(f"frame '{frame.path}' is unreadable (corrupt or not an image); use --skip-bad "
-                                   "to leave it out")
+                    raise BagError(
+                        f"frame '{frame.path}' is unreadable (corrupt or not an image); use --skip-bad to leave it out"
+                    )
                 skipped.append(frame.path.name)
                 continue
             writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), encoding, frame.stamp_ns)
@@ -198,8 +236,14 @@ def convert(folder: Path, out: Path, *, storage: str = "mcap", topic: str = DEFA
     finally:
         if progress:
             print(file=sys.stderr)
-    return {"layout": layout, "frames": written, "skipped": skipped, "topic": topic, "storage": storage,
-            "path": str(out)}
+    return {
+        "layout": layout,
+        "frames": written,
+        "skipped": skipped,
+        "topic": topic,
+        "storage": storage,
+        "path": str(out),
+    }
 
 
 def _progress(done: int, total: int, width: int = 30) -> None:
@@ -208,8 +252,9 @@ def _progress(done: int, total: int, width: int = 30) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kitti_to_bag", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="kitti_to_bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("input", type=Path, help="KITTI semantics folder, KITTI raw drive folder, or frame folder")
     parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
@@ -219,19 +264,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="Hz, for folders without timestamps")
     parser.add_argument("--compressed", action="store_true", help="also write JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--calib", type=Path, default=None, help="KITTI calib_cam_to_cam.txt -> CameraInfo")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave unreadable frames out (counted) instead of failing")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="leave unreadable frames out (counted) instead of failing"
+    )
     args = parser.parse_args(argv)
     try:
-        summary = convert(args.input, args.out, storage=args.storage, topic=args.topic, frame_id=args.frame_id,
-                          encoding=args.encoding, rate=args.rate, compressed=args.compressed, calibration=args.calib,
-                          skip_bad=args.skip_bad)
+        summary = convert(
+            args.input,
+            args.out,
+            storage=args.storage,
+            topic=args.topic,
+            frame_id=args.frame_id,
+            encoding=args.encoding,
+            rate=args.rate,
+            compressed=args.compressed,
+            calibration=args.calib,
+            skip_bad=args.skip_bad,
+        )
     except BagError as error:
         print(f"kitti_to_bag: error: {error}", file=sys.stderr)
         return 1
     skipped = f", {len(summary['skipped'])} unreadable frames skipped" if summary["skipped"] else ""
-    print(f"wrote {summary['frames']} frames ({summary['layout']}) on {summary['topic']} to '{summary['path']}' "
-          f"[{summary['storage']}]{skipped}")
+    print(
+        f"wrote {summary['frames']} frames ({summary['layout']}) on {summary['topic']} to '{summary['path']}' "
+        f"[{summary['storage']}]{skipped}"
+    )
     return 0
 
 

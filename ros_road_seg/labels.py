@@ -39,8 +39,10 @@ def read_label(path: Path) -> np.ndarray:
     """A single-channel 8-bit label-id image; a colour label is an error (use semantic/, not semantic_rgb/)."""
     label = decode_image_file(path, "label", cv2.IMREAD_UNCHANGED)
     if label.ndim == 3:
-        raise DatasetError(f"label '{path}' has {label.shape[2]} channels; expected a single-channel label-id image "
-                           "(KITTI semantic/, CamVid *annot/)")
+        raise DatasetError(
+            f"label '{path}' has {label.shape[2]} channels; expected a single-channel label-id image "
+            "(KITTI semantic/, CamVid *annot/)"
+        )
     if label.dtype != np.uint8:
         raise DatasetError(f"label '{path}' is {label.dtype}; expected 8-bit label ids")
     return label

@@ -15,7 +15,7 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
@@ -29,16 +29,28 @@ from ros_road_seg.segmenter import PROVIDER_CHOICES, Segmenter, validate_alpha, 
 from ros_road_seg.stats import LatencyWindow, RateCounter, SequenceGapCounter
 
 TRANSPORT_CHOICES = ("raw", "compressed")
-READ_ONLY_PARAMETERS = ("model_path", "providers", "input_transport", "publish_probability", "intra_op_threads",
-                        "max_pixels", "diagnostics_period", "inference_thread")
+READ_ONLY_PARAMETERS = (
+    "model_path",
+    "providers",
+    "input_transport",
+    "publish_probability",
+    "intra_op_threads",
+    "max_pixels",
+    "diagnostics_period",
+    "inference_thread",
+)
 ERROR_LOG_PERIOD_S = 5.0
 
 
-def _descriptor(description: str, *, read_only: bool = False, constraints: str = "",
-                float_range: tuple[float, float] | None = None,
-                int_range: tuple[int, int] | None = None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description, read_only=read_only,
-                                     additional_constraints=constraints)
+def _descriptor(
+    description: str,
+    *,
+    read_only: bool = False,
+    constraints: str = "",
+    float_range: tuple[float, float] | None = None,
+    int_range: tuple[int, int] | None = None,
+) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description, read_only=read_only, additional_constraints=constraints)
     if float_range is not None:
         descriptor.floating_point_range = [FloatingPointRange(from_value=float_range[0], to_value=float_range[1])]
     if int_range is not None:
@@ -49,26 +61,47 @@ def _descriptor(description: str, *, read_only: bool = False, constraints: str =
 # name -> (default, descriptor). The one place parameters are declared; config/road_seg.yaml mirrors it.
 PARAMETERS = {
     "model_path": ("", _descriptor("ONNX model; empty = the package's shipped default model", read_only=True)),
-    "providers": ("auto", _descriptor("execution provider", read_only=True,
-                                      constraints="one of " + ", ".join(PROVIDER_CHOICES))),
-    "threshold": (-1.0, _descriptor("road probability threshold in [0, 1]; -1 = the model's metadata value",
-                                    constraints="-1 or a value in [0, 1]")),
-    "overlay_alpha": (0.5, _descriptor("weight of the overlay colour on road pixels",
-                                       float_range=(0.0, 1.0))),
+    "providers": (
+        "auto",
+        _descriptor("execution provider", read_only=True, constraints="one of " + ", ".join(PROVIDER_CHOICES)),
+    ),
+    "threshold": (
+        -1.0,
+        _descriptor(
+            "road probability threshold in [0, 1]; -1 = the model's metadata value",
+            constraints="-1 or a value in [0, 1]",
+        ),
+    ),
+    "overlay_alpha": (0.5, _descriptor("weight of the overlay colour on road pixels", float_range=(0.0, 1.0))),
     "overlay_color": ([255, 255, 255], _descriptor("overlay colour R, G, B", constraints="three integers 0-255")),
-    "input_transport": ("raw", _descriptor("subscribe to sensor_msgs/Image on 'image' (raw) or CompressedImage "
-                                           "on 'image/compressed'", read_only=True,
-                                           constraints="one of " + ", ".join(TRANSPORT_CHOICES))),
-    "publish_probability": (False, _descriptor("also publish road_probability (mono8, 0-255 = 0-1)",
-                                               read_only=True)),
-    "max_pixels": (DEFAULT_MAX_PIXELS, _descriptor("frames with more pixels are rejected, not processed",
-                                                   read_only=True, int_range=(1, 2**31 - 1))),
-    "intra_op_threads": (0, _descriptor("ONNX Runtime threads; 0 = the cores available", read_only=True,
-                                        int_range=(0, 256))),
-    "inference_thread": (True, _descriptor("run inference on a worker thread with a latest-frame slot (true) or in "
-                                           "the subscription callback (false)", read_only=True)),
-    "diagnostics_period": (2.0, _descriptor("seconds between /diagnostics messages", read_only=True,
-                                            float_range=(0.1, 60.0))),
+    "input_transport": (
+        "raw",
+        _descriptor(
+            "subscribe to sensor_msgs/Image on 'image' (raw) or CompressedImage on 'image/compressed'",
+            read_only=True,
+            constraints="one of " + ", ".join(TRANSPORT_CHOICES),
+        ),
+    ),
+    "publish_probability": (False, _descriptor("also publish road_probability (mono8, 0-255 = 0-1)", read_only=True)),
+    "max_pixels": (
+        DEFAULT_MAX_PIXELS,
+        _descriptor("frames with more pixels are rejected, not processed", read_only=True, int_range=(1, 2**31 - 1)),
+    ),
+    "intra_op_threads": (
+        0,
+        _descriptor("ONNX Runtime threads; 0 = the cores available", read_only=True, int_range=(0, 256)),
+    ),
+    "inference_thread": (
+        True,
+        _descriptor(
+            "run inference on a worker thread with a latest-frame slot (true) or in the subscription callback (false)",
+            read_only=True,
+        ),
+    ),
+    "diagnostics_period": (
+        2.0,
+        _descriptor("seconds between /diagnostics messages", read_only=True, float_range=(0.1, 60.0)),
+    ),
 }
 
 
@@ -98,16 +131,22 @@ class RoadSegNode(Node):
             check_parameter(name, value)
         self.max_pixels = int(values["max_pixels"])
         model_path = values["model_path"] or str(default_model_path())
-        self.segmenter = Segmenter(model_path, providers=values["providers"],
-                                   threshold=None if values["threshold"] == -1.0 else values["threshold"],
-                                   overlay_alpha=values["overlay_alpha"],
-                                   overlay_color=tuple(values["overlay_color"]),
-                                   intra_op_threads=int(values["intra_op_threads"]))
+        self.segmenter = Segmenter(
+            model_path,
+            providers=values["providers"],
+            threshold=None if values["threshold"] == -1.0 else values["threshold"],
+            overlay_alpha=values["overlay_alpha"],
+            overlay_color=tuple(values["overlay_color"]),
+            intra_op_threads=int(values["intra_op_threads"]),
+        )
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        input_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                               reliability=qos_profile_sensor_data.reliability,
-                               durability=qos_profile_sensor_data.durability)
+        input_qos = QoSProfile(
+            depth=1,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability,
+        )
         output_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
         self.compressed = values["input_transport"] == "compressed"
         if self.compressed:
@@ -118,8 +157,9 @@ class RoadSegNode(Node):
             self.subscription = self.create_subscription(Image, self.input_topic, self._on_image, input_qos)
         self.mask_pub = self.create_publisher(Image, "road_mask", output_qos)
         self.overlay_pub = self.create_publisher(Image, "road_overlay", output_qos)
-        self.probability_pub = (self.create_publisher(Image, "road_probability", output_qos)
-                                if values["publish_probability"] else None)
+        self.probability_pub = (
+            self.create_publisher(Image, "road_probability", output_qos) if values["publish_probability"] else None
+        )
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.received = RateCounter()
@@ -138,7 +178,8 @@ class RoadSegNode(Node):
         self.get_logger().info(
             f"road_seg ready: model '{model_path}', provider {self.segmenter.provider}, input "
             f"{self.segmenter.input_size[1]}x{self.segmenter.input_size[0]}, threshold {self.segmenter.threshold}, "
-            f"subscribed to '{self.resolve_topic_name(self.input_topic)}' ({values['input_transport']})")
+            f"subscribed to '{self.resolve_topic_name(self.input_topic)}' ({values['input_transport']})"
+        )
 
     # --- callbacks -------------------------------------------------------------------------------------------
     def _on_image(self, msg, info) -> None:
@@ -194,22 +235,26 @@ class RoadSegNode(Node):
             if len(self._last_error_log) > 64:
                 self._last_error_log.clear()
             self._last_error_log[kind] = now
-            self.get_logger().error(f"dropped a frame on '{self.resolve_topic_name(self.input_topic)}': {reason} "
-                                    f"({self.bad_frames} bad frames so far)")
+            self.get_logger().error(
+                f"dropped a frame on '{self.resolve_topic_name(self.input_topic)}': {reason} "
+                f"({self.bad_frames} bad frames so far)"
+            )
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
             if parameter.name in READ_ONLY_PARAMETERS:
-                return SetParametersResult(successful=False,
-                                           reason=f"{parameter.name} is fixed at startup; restart the node")
+                return SetParametersResult(
+                    successful=False, reason=f"{parameter.name} is fixed at startup; restart the node"
+                )
             try:
                 check_parameter(parameter.name, parameter.value)
             except ValueError as error:
                 return SetParametersResult(successful=False, reason=str(error))
         for parameter in parameters:
             if parameter.name == "threshold":
-                self.segmenter.threshold = (self.segmenter.info.threshold if parameter.value == -1.0
-                                            else float(parameter.value))
+                self.segmenter.threshold = (
+                    self.segmenter.info.threshold if parameter.value == -1.0 else float(parameter.value)
+                )
             elif parameter.name == "overlay_alpha":
                 self.segmenter.overlay_alpha = float(parameter.value)
             elif parameter.name == "overlay_color":
@@ -230,17 +275,22 @@ class RoadSegNode(Node):
             "frames_received": str(self.received.total),
             "frames_served": str(self.served.total),
             "frames_dropped_stale": str(self.slot.dropped),
-            "frames_lost_in_transport": (str(self.transport_gaps.lost) if self.transport_gaps.supported
-                                         else "unknown (no sequence numbers)"),
+            "frames_lost_in_transport": (
+                str(self.transport_gaps.lost) if self.transport_gaps.supported else "unknown (no sequence numbers)"
+            ),
             "frames_bad": str(self.bad_frames),
             "latency_p50_ms": f"{p50:.2f}",
             "latency_p99_ms": f"{p99:.2f}",
             "provider": self.segmenter.provider,
             "model": self.segmenter.model_path,
         }
-        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: road segmentation",
-                                  message=message, hardware_id=self.segmenter.provider,
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: road segmentation",
+            message=message,
+            hardware_id=self.segmenter.provider,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
         diagnostics = DiagnosticArray(status=[status])
         diagnostics.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(diagnostics)

@@ -38,7 +38,7 @@ def image_array(msg) -> np.ndarray:
     channels = {"mono8": 1, "rgb8": 3}.get(msg.encoding)
     if channels is None:
         raise RoadSegError(f"unexpected encoding '{msg.encoding}' on an output topic")
-    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width * channels]
+    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * channels]
     return data.reshape(msg.height, msg.width, channels) if channels == 3 else data
 
 
@@ -103,8 +103,11 @@ def write_outputs(overlays: dict[int, np.ndarray], out: Path, fps: float = 5.0, 
         writer.release()
     else:
         mp4_path = None
-    return {"gif": str(gif_path), "mp4": str(mp4_path) if mp4_path and mp4_path.is_file() else None,
-            "png_frames": len(frames)}
+    return {
+        "gif": str(gif_path),
+        "mp4": str(mp4_path) if mp4_path and mp4_path.is_file() else None,
+        "png_frames": len(frames),
+    }
 
 
 def score_masks(masks: dict[int, np.ndarray], index: dict[int, str], labels: Path, dataset: str) -> list[dict]:
@@ -117,15 +120,25 @@ def score_masks(masks: dict[int, np.ndarray], index: dict[int, str], labels: Pat
         label_path = Path(labels) / f"{name}.png"
         road, valid = road_masks(read_label(label_path), dataset)
         if road.shape != masks[stamp].shape:
-            raise RoadSegError(f"mask for '{name}' is {masks[stamp].shape[1]}x{masks[stamp].shape[0]} but label "
-                               f"'{label_path}' is {road.shape[1]}x{road.shape[0]}")
+            raise RoadSegError(
+                f"mask for '{name}' is {masks[stamp].shape[1]}x{masks[stamp].shape[0]} but label "
+                f"'{label_path}' is {road.shape[1]}x{road.shape[0]}"
+            )
         rows.append({"name": name, "iou": road_iou(masks[stamp], road, valid)})
     return rows
 
 
-def record(out: Path, overlay_topic: str = "road_overlay", mask_topic: str = "road_mask", count: int = 0,
-           idle_exit: float = 3.0, timeout: float = 120.0, labels: Path | None = None, index: Path | None = None,
-           dataset: str = "kitti") -> dict:
+def record(
+    out: Path,
+    overlay_topic: str = "road_overlay",
+    mask_topic: str = "road_mask",
+    count: int = 0,
+    idle_exit: float = 3.0,
+    timeout: float = 120.0,
+    labels: Path | None = None,
+    index: Path | None = None,
+    dataset: str = "kitti",
+) -> dict:
     import rclpy
 
     node = rclpy.create_node("record_overlay")
@@ -144,10 +157,16 @@ def record(out: Path, overlay_topic: str = "road_overlay", mask_topic: str = "ro
     finally:
         node.destroy_node()
     if not recorder.overlays:
-        raise RoadSegError(f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
-                           "and is something publishing its 'image' topic?")
-    summary = {"frames_received": recorder.received, "unique_frames": len(recorder.overlays),
-               **write_outputs(recorder.overlays, out), "node_diagnostics": recorder.diagnostics}
+        raise RoadSegError(
+            f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
+            "and is something publishing its 'image' topic?"
+        )
+    summary = {
+        "frames_received": recorder.received,
+        "unique_frames": len(recorder.overlays),
+        **write_outputs(recorder.overlays, out),
+        "node_diagnostics": recorder.diagnostics,
+    }
     if labels is not None and index is not None:
         rows = score_masks(recorder.masks, read_index(index), labels, dataset)
         summary["iou_per_frame"] = rows
@@ -173,8 +192,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rclpy.init(args=ros_args)
     try:
-        summary = record(args.out, args.overlay_topic, args.mask_topic, args.count, args.idle_exit, args.timeout,
-                         args.labels, args.index, args.dataset)
+        summary = record(
+            args.out,
+            args.overlay_topic,
+            args.mask_topic,
+            args.count,
+            args.idle_exit,
+            args.timeout,
+            args.labels,
+            args.index,
+            args.dataset,
+        )
     except RoadSegError as error:
         print(f"record_overlay: error: {error}", file=sys.stderr)
         return 1

@@ -63,14 +63,18 @@ def preprocess(rgb: np.ndarray, input_size: tuple[int, int], out: np.ndarray | N
     if rgb.shape[0] == height and rgb.shape[1] == width:
         resized = rgb
     else:
-        resized = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA
-                             if rgb.shape[0] > height and rgb.shape[1] > width else cv2.INTER_LINEAR)
+        resized = cv2.resize(
+            rgb,
+            (width, height),
+            interpolation=cv2.INTER_AREA if rgb.shape[0] > height and rgb.shape[1] > width else cv2.INTER_LINEAR,
+        )
     np.multiply(resized, np.float32(1.0 / 255.0), out=out[0], casting="unsafe")
     return out
 
 
-def resize_probability(probability: np.ndarray, frame_size: tuple[int, int],
-                       out: np.ndarray | None = None) -> np.ndarray:
+def resize_probability(
+    probability: np.ndarray, frame_size: tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
     """Resize a model-size probability map back to the frame's (height, width), bilinear."""
     height, width = frame_size
     if probability.shape == (height, width):
@@ -92,8 +96,9 @@ def threshold_mask(probability: np.ndarray, threshold: float, out: np.ndarray | 
     return cv2.compare(probability, float(threshold), cv2.CMP_GT, dst=out)
 
 
-def blend_overlay(rgb: np.ndarray, mask: np.ndarray, alpha: float, color: tuple[int, int, int],
-                  out: np.ndarray | None = None) -> np.ndarray:
+def blend_overlay(
+    rgb: np.ndarray, mask: np.ndarray, alpha: float, color: tuple[int, int, int], out: np.ndarray | None = None
+) -> np.ndarray:
     """``(1 - alpha) * rgb + alpha * layer`` where layer is ``color`` on road and black elsewhere.
 
     With alpha 0.5 and white this is the course's ``Image.blend(image, mask_rgb, 0.5)``. Two OpenCV passes, no
@@ -120,13 +125,15 @@ def resolve_providers(choice: str) -> list[str]:
         if _CUDA not in available:
             raise ProviderUnavailableError(
                 "providers 'cuda' requested but this onnxruntime has no CUDAExecutionProvider "
-                f"(available: {available}); install onnxruntime-gpu with CUDA 13 + cuDNN 9, or use 'cpu'")
+                f"(available: {available}); install onnxruntime-gpu with CUDA 13 + cuDNN 9, or use 'cpu'"
+            )
         return [_CUDA, _CPU]
     if choice == "tensorrt":
         if _TENSORRT not in available:
             raise ProviderUnavailableError(
                 f"providers 'tensorrt' requested but this onnxruntime has no TensorrtExecutionProvider "
-                f"(available: {available})")
+                f"(available: {available})"
+            )
         return [_TENSORRT, _CUDA, _CPU]
     if _CUDA in available:  # auto
         _preload_cuda_libraries(ort)
@@ -152,24 +159,32 @@ def read_model_info(session) -> ModelInfo:
         raise ModelLoadError(f"model has {len(inputs)} inputs, expected 1 (an NHWC image)")
     shape = inputs[0].shape
     if len(shape) != 4:
-        raise ModelLoadError(f"model input '{inputs[0].name}' has rank {len(shape)} (shape {shape}), "
-                             "expected 4: batch x height x width x 3")
+        raise ModelLoadError(
+            f"model input '{inputs[0].name}' has rank {len(shape)} (shape {shape}), "
+            "expected 4: batch x height x width x 3"
+        )
     if shape[3] != 3:
-        raise ModelLoadError(f"model input '{inputs[0].name}' has {shape[3]} channels (shape {shape}), expected 3 "
-                             "(NHWC RGB)")
+        raise ModelLoadError(
+            f"model input '{inputs[0].name}' has {shape[3]} channels (shape {shape}), expected 3 (NHWC RGB)"
+        )
     if inputs[0].type != "tensor(float)":
         raise ModelLoadError(f"model input '{inputs[0].name}' is {inputs[0].type}, expected tensor(float)")
     metadata = dict(session.get_modelmeta().custom_metadata_map)
-    meta = {key[len(METADATA_PREFIX):]: value for key, value in metadata.items() if key.startswith(METADATA_PREFIX)}
+    meta = {key[len(METADATA_PREFIX) :]: value for key, value in metadata.items() if key.startswith(METADATA_PREFIX)}
     height = shape[1] if isinstance(shape[1], int) else int(meta.get("input_height", DEFAULT_INPUT_SIZE[0]))
     width = shape[2] if isinstance(shape[2], int) else int(meta.get("input_width", DEFAULT_INPUT_SIZE[1]))
     normalisation = meta.get("normalisation", DEFAULT_NORMALISATION)
     if normalisation != DEFAULT_NORMALISATION:
-        raise ModelLoadError(f"model metadata normalisation '{normalisation}' is not supported "
-                             f"(only '{DEFAULT_NORMALISATION}')")
-    return ModelInfo(input_height=height, input_width=width,
-                     threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
-                     normalisation=normalisation, metadata=metadata)
+        raise ModelLoadError(
+            f"model metadata normalisation '{normalisation}' is not supported (only '{DEFAULT_NORMALISATION}')"
+        )
+    return ModelInfo(
+        input_height=height,
+        input_width=width,
+        threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
+        normalisation=normalisation,
+        metadata=metadata,
+    )
 
 
 def create_session(model_path: str | os.PathLike, providers: str = "auto", intra_op_threads: int = 0):
@@ -201,7 +216,8 @@ def create_session(model_path: str | os.PathLike, providers: str = "auto", intra
     if providers in ("cuda", "tensorrt") and active == _CPU:
         raise ProviderUnavailableError(
             f"providers '{providers}' requested but ONNX Runtime fell back to CPU (CUDA 13 / cuDNN 9 libraries not "
-            "loadable); install them or set providers to 'cpu'")
+            "loadable); install them or set providers to 'cpu'"
+        )
     return session, active
 
 
@@ -216,9 +232,17 @@ def physical_core_count() -> int:
 class Segmenter:
     """One loaded model and its reusable buffers: call :meth:`segment` per frame."""
 
-    def __init__(self, model_path: str | os.PathLike, providers: str = "auto", threshold: float | None = None,
-                 overlay_alpha: float = 0.5, overlay_color: tuple[int, int, int] = (255, 255, 255),
-                 intra_op_threads: int = 0, warmup: bool = True, io_binding: bool | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        providers: str = "auto",
+        threshold: float | None = None,
+        overlay_alpha: float = 0.5,
+        overlay_color: tuple[int, int, int] = (255, 255, 255),
+        intra_op_threads: int = 0,
+        warmup: bool = True,
+        io_binding: bool | None = None,
+    ) -> None:
         self.model_path = str(model_path)
         self.session, self.provider = create_session(model_path, providers, intra_op_threads)
         self.info = read_model_info(self.session)
@@ -272,8 +296,11 @@ class Segmenter:
         if buffers is None:
             if len(self._frame_buffers) >= 4:  # a camera whose size keeps changing must not grow memory
                 self._frame_buffers.clear()
-            buffers = (np.empty((height, width), np.float32), np.empty((height, width), np.uint8),
-                       np.empty((height, width, 3), np.uint8))
+            buffers = (
+                np.empty((height, width), np.float32),
+                np.empty((height, width), np.uint8),
+                np.empty((height, width, 3), np.uint8),
+            )
             self._frame_buffers[key] = buffers
         return buffers
 

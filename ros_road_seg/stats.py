@@ -36,11 +36,15 @@ def summarize_ms(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
     """p50 / p90 / p99 / max in ms and the frame rate that the p50 allows, for benchmark tables."""
     values = np.asarray(latencies_s, dtype=np.float64) * 1000.0
     if values.size == 0:
-        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"),
-                "n": 0}
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"), "n": 0}
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "max_ms": float(values.max()),
-            "n": int(values.size)}
+    return {
+        "p50_ms": float(p50),
+        "p90_ms": float(p90),
+        "p99_ms": float(p99),
+        "max_ms": float(values.max()),
+        "n": int(values.size),
+    }
 
 
 class RateCounter:

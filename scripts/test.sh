@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh test
 ruff check ros_road_seg training test launch setup.py
+ruff format --check ros_road_seg training test launch setup.py
 exec python -m pytest -q "$@"

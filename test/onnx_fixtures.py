@@ -9,8 +9,9 @@ import onnx
 from onnx import TensorProto, helper
 
 
-def write_red_channel_model(path: Path, height: int = 32, width: int = 48, threshold: float | None = 0.5,
-                            channels: int = 3, rank: int = 4) -> Path:
+def write_red_channel_model(
+    path: Path, height: int = 32, width: int = 48, threshold: float | None = 0.5, channels: int = 3, rank: int = 4
+) -> Path:
     """A model whose road probability is the input's red channel, so every output is computable by hand."""
     shape = ["batch", height, width, channels][:rank]
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)
@@ -22,8 +23,11 @@ def write_red_channel_model(path: Path, height: int = 32, width: int = 48, thres
     graph = helper.make_graph([node], "red_channel", [image], [output], initializer=[starts, ends, axes])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    metadata = {"road_seg.input_height": str(height), "road_seg.input_width": str(width),
-                "road_seg.architecture": "red_channel_test"}
+    metadata = {
+        "road_seg.input_height": str(height),
+        "road_seg.input_width": str(width),
+        "road_seg.architecture": "red_channel_test",
+    }
     if threshold is not None:
         metadata["road_seg.threshold"] = str(threshold)
     helper.set_model_props(model, metadata)

@@ -30,8 +30,9 @@ class NodeProcess:
             args += ["-p", f"{name}:={value}"]
         args += extra_args or []
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -97,8 +98,10 @@ class Client:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rclpy.spin_once(self.node, timeout_sec=0.05)
-            if self.publisher.get_subscription_count() > 0 and \
-                    self.node.count_publishers(self.node.resolve_topic_name("road_overlay")) > 0:
+            if (
+                self.publisher.get_subscription_count() > 0
+                and self.node.count_publishers(self.node.resolve_topic_name("road_overlay")) > 0
+            ):
                 self.spin_for(0.3)
                 return True
         return False
@@ -139,8 +142,13 @@ def make_image_msg(rgb: np.ndarray, encoding: str, stamp_sec: int, frame_id: str
     """An Image of ``rgb`` in ``encoding`` (rgb8, bgr8, rgba8, bgra8, mono8) built with OpenCV."""
     import cv2
 
-    conversions = {"rgb8": None, "bgr8": cv2.COLOR_RGB2BGR, "rgba8": cv2.COLOR_RGB2RGBA,
-                   "bgra8": cv2.COLOR_RGB2BGRA, "mono8": cv2.COLOR_RGB2GRAY}
+    conversions = {
+        "rgb8": None,
+        "bgr8": cv2.COLOR_RGB2BGR,
+        "rgba8": cv2.COLOR_RGB2RGBA,
+        "bgra8": cv2.COLOR_RGB2BGRA,
+        "mono8": cv2.COLOR_RGB2GRAY,
+    }
     data = rgb if conversions[encoding] is None else cv2.cvtColor(rgb, conversions[encoding])
     data = np.ascontiguousarray(data)
     msg = Image()

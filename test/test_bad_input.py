@@ -17,8 +17,9 @@ from ros_road_seg.image_conversion import SUPPORTED_ENCODINGS, compressed_msg_to
 from ros_road_seg.stats import SequenceGapCounter
 
 
-def image(height: int, width: int, encoding: str, data: bytes | None = None, step: int | None = None,
-          bigendian: int = 0) -> Image:
+def image(
+    height: int, width: int, encoding: str, data: bytes | None = None, step: int | None = None, bigendian: int = 0
+) -> Image:
     channels, depth = SUPPORTED_ENCODINGS.get(encoding, (3, 1))
     msg = Image(height=height, width=width, encoding=encoding, is_bigendian=bigendian)
     msg.step = width * channels * depth if step is None else step
@@ -92,12 +93,15 @@ def encoded(ext: str) -> bytes:
     return cv2.imencode(ext, frame)[1].tobytes()
 
 
-@pytest.mark.parametrize("kind,data,message", [
-    ("not an image", b"hello, this is text", "not a decodable image"),
-    ("empty", b"", "data is empty"),
-    ("truncated JPEG", encoded(".jpg")[:-200], "truncated JPEG"),
-    ("truncated PNG", encoded(".png")[:-30], "truncated PNG"),
-])
+@pytest.mark.parametrize(
+    "kind,data,message",
+    [
+        ("not an image", b"hello, this is text", "not a decodable image"),
+        ("empty", b"", "data is empty"),
+        ("truncated JPEG", encoded(".jpg")[:-200], "truncated JPEG"),
+        ("truncated PNG", encoded(".png")[:-30], "truncated PNG"),
+    ],
+)
 def test_bad_compressed_is_refused(kind, data, message):
     with pytest.raises(ImageConversionError, match=message):
         compressed_msg_to_rgb(compressed(data))
@@ -133,9 +137,14 @@ ENCODING_CHOICES = list(SUPPORTED_ENCODINGS) + ["32FC1", "bayer_rggb8", "yuv422"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(encoding=st.one_of(st.sampled_from(ENCODING_CHOICES), st.text(max_size=12)),
-       height=st.integers(-2, 40), width=st.integers(-2, 40), step=st.integers(-5, 200),
-       data_length=st.integers(0, 5000), bigendian=st.integers(0, 1))
+@given(
+    encoding=st.one_of(st.sampled_from(ENCODING_CHOICES), st.text(max_size=12)),
+    height=st.integers(-2, 40),
+    width=st.integers(-2, 40),
+    step=st.integers(-5, 200),
+    data_length=st.integers(0, 5000),
+    bigendian=st.integers(0, 1),
+)
 def test_fuzz_image_fields(red_segmenter, encoding, height, width, step, data_length, bigendian):
     """Random field combinations: either an RGB frame the core can segment, or ImageConversionError."""
     msg = Image(encoding=encoding, is_bigendian=bigendian)

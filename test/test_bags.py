@@ -38,8 +38,10 @@ def read_bag(path: Path, topic: str = TOPIC):
     typestore = get_typestore(Stores.LATEST)
     with Reader(path) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
-        return [(stamp, typestore.deserialize_cdr(raw, c.msgtype))
-                for c, stamp, raw in reader.messages(connections=connections)]
+        return [
+            (stamp, typestore.deserialize_cdr(raw, c.msgtype))
+            for c, stamp, raw in reader.messages(connections=connections)
+        ]
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
@@ -47,8 +49,9 @@ def read_bag(path: Path, topic: str = TOPIC):
 def test_round_trip_pixels_stamps_encodings(tmp_path, storage, encoding):
     frames = frames_folder(tmp_path / "frames", 4)
     bag = tmp_path / "bag"
-    summary = convert(tmp_path / "frames", bag, storage=storage, encoding=encoding, rate=10, start_ns=5 * 10**9,
-                      progress=False)
+    summary = convert(
+        tmp_path / "frames", bag, storage=storage, encoding=encoding, rate=10, start_ns=5 * 10**9, progress=False
+    )
     assert summary["frames"] == 4 and (bag / "metadata.yaml").is_file()
     messages = read_bag(bag)
     assert [stamp for stamp, _ in messages] == [5 * 10**9 + i * 10**8 for i in range(4)]
@@ -66,7 +69,8 @@ def test_kitti_raw_drive_uses_its_timestamps(tmp_path):
     drive = tmp_path / "2011_09_26_drive_0001_sync"
     frames_folder(drive / "image_02" / "data", 3)
     (drive / "image_02" / "timestamps.txt").write_text(
-        "2011-09-26 13:02:25.964389445\n2011-09-26 13:02:26.068102100\n2011-09-26 13:02:26.171817035\n")
+        "2011-09-26 13:02:25.964389445\n2011-09-26 13:02:26.068102100\n2011-09-26 13:02:26.171817035\n"
+    )
     summary = convert(drive, tmp_path / "bag", progress=False)
     assert summary["layout"] == "kitti_raw"
     stamps = [stamp for stamp, _ in read_bag(tmp_path / "bag")]
@@ -77,9 +81,11 @@ def test_kitti_raw_drive_uses_its_timestamps(tmp_path):
 def test_compressed_and_camera_info(tmp_path):
     frames_folder(tmp_path / "frames", 2)
     calib = tmp_path / "calib_cam_to_cam.txt"
-    calib.write_text("S_rect_02: 4.0e+01 3.0e+01\nP_rect_02: 7.2e+02 0 6.0e+02 4.4e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
-                     "R_rect_02: 1 0 0 0 1 0 0 0 1\nK_02: 9.5e+02 0 6.9e+02 0 9.5e+02 2.4e+02 0 0 1\n"
-                     "D_02: -0.37 0.2 0.0 0.0 -0.07\n")
+    calib.write_text(
+        "S_rect_02: 4.0e+01 3.0e+01\nP_rect_02: 7.2e+02 0 6.0e+02 4.4e+01 0 7.2e+02 1.7e+02 0 0 0 1 0\n"
+        "R_rect_02: 1 0 0 0 1 0 0 0 1\nK_02: 9.5e+02 0 6.9e+02 0 9.5e+02 2.4e+02 0 0 1\n"
+        "D_02: -0.37 0.2 0.0 0.0 -0.07\n"
+    )
     convert(tmp_path / "frames", tmp_path / "bag", compressed=True, calibration=calib, progress=False)
     compressed = read_bag(tmp_path / "bag", TOPIC + "/compressed")
     info = read_bag(tmp_path / "bag", "/kitti/camera/color/left/camera_info")
@@ -110,8 +116,14 @@ def test_empty_folder_and_existing_output(tmp_path):
 
 
 def run_tool(module: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
 def test_replay_publishes_every_message_in_order_at_pace(tmp_path):
@@ -122,11 +134,20 @@ def test_replay_publishes_every_message_in_order_at_pace(tmp_path):
     try:
         node = rclpy.create_node("replay_listener")
         arrivals: list[tuple[float, int]] = []
-        node.create_subscription(Image, TOPIC, lambda m: arrivals.append(
-            (time.monotonic(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)), qos_profile_sensor_data)
-        process = subprocess.Popen([sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), "--rate", "1"],
-                                   cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        node.create_subscription(
+            Image,
+            TOPIC,
+            lambda m: arrivals.append((time.monotonic(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)),
+            qos_profile_sensor_data,
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), "--rate", "1"],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.01)
@@ -165,8 +186,11 @@ def test_bag_without_image_topic(tmp_path):
     bag = tmp_path / "strings"
     with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         connection = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=typestore)
-        writer.write(connection, 1, typestore.serialize_cdr(typestore.types["std_msgs/msg/String"](data="hi"),
-                                                            "std_msgs/msg/String"))
+        writer.write(
+            connection,
+            1,
+            typestore.serialize_cdr(typestore.types["std_msgs/msg/String"](data="hi"), "std_msgs/msg/String"),
+        )
     result = run_tool("ros_road_seg.bag_replay", str(bag), "--wait", "0")
     assert result.returncode == 1 and "no sensor_msgs/Image" in result.stderr
     typed = run_tool("ros_road_seg.bag_replay", str(bag), "--topics", "/chatter", "--wait", "0")
@@ -175,9 +199,22 @@ def test_bag_without_image_topic(tmp_path):
 
 def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     data = make_kitti(tmp_path / "kitti", 3, size=(60, 80))
-    result = run_tool("ros_road_seg.demo", "--frames", str(data / "training"), "--labels",
-                      str(data / "training" / "semantic"), "--model", str(red_model), "--providers", "cpu",
-                      "--out", str(tmp_path / "demo"), "--loop", "4", timeout=180)
+    result = run_tool(
+        "ros_road_seg.demo",
+        "--frames",
+        str(data / "training"),
+        "--labels",
+        str(data / "training" / "semantic"),
+        "--model",
+        str(red_model),
+        "--providers",
+        "cpu",
+        "--out",
+        str(tmp_path / "demo"),
+        "--loop",
+        "4",
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "demo" / "overlay" / "overlay.gif").is_file()
     pngs = sorted(p.name for p in (tmp_path / "demo" / "overlay").glob("overlay_*.png"))

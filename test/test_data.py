@@ -9,7 +9,7 @@ import pytest
 from ros_road_seg.errors import DatasetError
 from synthetic_data import make_camvid, make_kitti, synthetic_frame, write_png
 from training.augment import apply_augmentation, build_augmentation
-from training.data import (Sample, kitti_samples, load_dataset, load_sample, split_validation)
+from training.data import Sample, kitti_samples, load_dataset, load_sample, split_validation
 
 
 def test_kitti_pairs_by_name_not_by_position(tmp_path):

@@ -16,14 +16,22 @@ REQUIRED_ARGUMENTS = {"model", "image_topic", "providers", "threshold", "params_
 
 
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and getattr(node.func, "id", getattr(node.func, "attr", None)) == name]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name
+    ]
 
 
 def constants(tree: ast.Module) -> dict:
     """Module-level NAME = "literal" assignments, to resolve package=PACKAGE."""
-    return {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-            for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    return {
+        t.id: ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)
+    }
 
 
 def value_of(node, tree) -> object:
@@ -48,8 +56,9 @@ def test_launch_arguments_are_declared_with_descriptions():
         declared[ast.literal_eval(call.args[0])] = call
     assert REQUIRED_ARGUMENTS <= set(declared)
     providers_choices = ast.literal_eval(keyword(declared["providers"], "choices"))
-    assert set(providers_choices) == set(PARAMETERS["providers"][1].additional_constraints.split("one of ")[1]
-                                         .split(", "))
+    assert set(providers_choices) == set(
+        PARAMETERS["providers"][1].additional_constraints.split("one of ")[1].split(", ")
+    )
     assert "eval(" not in LAUNCH.read_text()
 
 
@@ -63,8 +72,9 @@ def test_launch_node_matches_entry_point_and_parameters():
     parameter_dicts = [d for d in ast.walk(keyword(nodes[0], "parameters")) if isinstance(d, ast.Dict)]
     names = {ast.literal_eval(k) for d in parameter_dicts for k in d.keys}
     assert names and names <= set(PARAMETERS) | {"use_sim_time"}, names - set(PARAMETERS)
-    remapped = {ast.literal_eval(t.elts[0]) for t in ast.walk(keyword(nodes[0], "remappings"))
-                if isinstance(t, ast.Tuple)}
+    remapped = {
+        ast.literal_eval(t.elts[0]) for t in ast.walk(keyword(nodes[0], "remappings")) if isinstance(t, ast.Tuple)
+    }
     assert {"image", "image/compressed"} <= remapped
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from training.models import (build_model, build_unet, build_unet_plus_plus, count_macs, prune_unet_plus_plus)
+from training.models import build_model, build_unet, build_unet_plus_plus, count_macs, prune_unet_plus_plus
 
 
 def test_course_unet_parameter_count():
@@ -36,13 +36,14 @@ def test_unetpp_nested_nodes_convolve_their_dense_inputs():
             assert len(concat.input) == column + 1  # X(i,0..j-1) and up(X(i+1,j-1))
             conv = model.get_layer(f"x{level}{column}_conv1")
             assert conv.input.shape[-1] == concat.output.shape[-1]  # the block convolves the concatenation
-            assert model.get_layer(f"x{level}{column}_conv2").filters == 4 * 2 ** level
+            assert model.get_layer(f"x{level}{column}_conv2").filters == 4 * 2**level
 
 
 def test_deep_supervision_heads_and_pruning():
     model = build_unet_plus_plus((64, 64, 3), base_filters=4, deep_supervision=True)
-    assert [out.name.split("/")[0] for out in model.outputs] == ["head_l1", "head_l2", "head_l3", "head_l4"] or \
-        len(model.outputs) == 4
+    assert [out.name.split("/")[0] for out in model.outputs] == ["head_l1", "head_l2", "head_l3", "head_l4"] or len(
+        model.outputs
+    ) == 4
     pruned = [prune_unet_plus_plus(model, level) for level in (1, 2, 3, 4)]
     params = [p.count_params() for p in pruned]
     assert params == sorted(params) and params[0] < params[-1]
@@ -57,10 +58,16 @@ def test_pruning_needs_deep_supervision():
         prune_unet_plus_plus(model, 2)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"base_filters": 0}, "base_filters"), ({"depth": 0}, "depth"), ({"dropout": 1.5}, "dropout"),
-    ({"input_shape": (64, 64, 1)}, "input_shape"), ({"input_shape": (60, 64, 3)}, "divisible"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"base_filters": 0}, "base_filters"),
+        ({"depth": 0}, "depth"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"input_shape": (64, 64, 1)}, "input_shape"),
+        ({"input_shape": (60, 64, 3)}, "divisible"),
+    ],
+)
 def test_invalid_options_name_the_option(kwargs, match):
     options = {"input_shape": (64, 64, 3), "base_filters": 4, **kwargs}
     with pytest.raises(ValueError, match=match):

@@ -120,8 +120,7 @@ def test_diagnostics_report_provider_and_counts(running_node):
 
 def test_compressed_input(ros_context, red_model, kitti_frame):
     namespace = unique_namespace()
-    node = NodeProcess({"model_path": str(red_model), "providers": "cpu", "input_transport": "compressed"},
-                       namespace)
+    node = NodeProcess({"model_path": str(red_model), "providers": "cpu", "input_transport": "compressed"}, namespace)
     try:
         assert node.wait_for_output("road_seg ready", 30), node.output
         client = Client(namespace, compressed=True)

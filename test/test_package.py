@@ -14,17 +14,42 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_colcon_build_installs_share_files_and_executables(tmp_path):
     colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
     source = tmp_path / "src" / "ros_road_seg"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "install", "log", "runs",
-                                                                "__pycache__", "*.egg-info", "demo_output"))
-    result = subprocess.run([colcon, "--log-base", str(tmp_path / "log"), "build",
-                             "--base-paths", str(tmp_path / "src"), "--build-base", str(tmp_path / "build"),
-                             "--install-base", str(tmp_path / "install")],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "install", "log", "runs", "__pycache__", "*.egg-info", "demo_output"
+        ),
+    )
+    result = subprocess.run(
+        [
+            colcon,
+            "--log-base",
+            str(tmp_path / "log"),
+            "build",
+            "--base-paths",
+            str(tmp_path / "src"),
+            "--build-base",
+            str(tmp_path / "build"),
+            "--install-base",
+            str(tmp_path / "install"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     prefix = tmp_path / "install" / "ros_road_seg"
     share = prefix / "share" / "ros_road_seg"
-    for relative in ("package.xml", "launch/seg.launch.py", "config/road_seg.yaml", "config/road_seg.rviz",
-                     "config/fastdds_shm.xml", "sample_data/kitti/image_2/000000_10.png"):
+    for relative in (
+        "package.xml",
+        "launch/seg.launch.py",
+        "config/road_seg.yaml",
+        "config/road_seg.rviz",
+        "config/fastdds_shm.xml",
+        "sample_data/kitti/image_2/000000_10.png",
+    ):
         assert (share / relative).is_file(), relative
     for model in (ROOT / "models").glob("*.onnx"):
         assert (share / "models" / model.name).is_file(), model.name
@@ -35,9 +60,21 @@ def test_colcon_build_installs_share_files_and_executables(tmp_path):
     assert (site / "ros_road_seg" / "node.py").is_file()
     assert not (site / "training").exists()  # the node installs without the TensorFlow half
     env = dict(os.environ, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
-    located = subprocess.run([sys.executable, "-c", "from ros_road_seg.paths import share_directory as s; print(s())"],
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    located = subprocess.run(
+        [sys.executable, "-c", "from ros_road_seg.paths import share_directory as s; print(s())"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert located.stdout.strip() == str(share), located.stderr
-    run = subprocess.run([sys.executable, str(executable), "--ros-args", "-p", "model_path:=/nonexistent.onnx"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, str(executable), "--ros-args", "-p", "model_path:=/nonexistent.onnx"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1 and "model_path '/nonexistent.onnx' does not exist" in run.stderr, run.stderr

@@ -31,10 +31,14 @@ BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's 
     "data too short": (lambda m: setattr(m, "data", m.data[:-7]), "bytes, expected step"),
     "data too long": (lambda m: setattr(m, "data", m.data + array.array("B", bytes(9))), "bytes, expected step"),
     "step too small": (lambda m: setattr(m, "step", m.width), "is smaller than width"),
-    "width 0": (lambda m: (setattr(m, "width", 0), setattr(m, "step", 0), setattr(m, "data", array.array("B"))),
-                "an image needs both > 0"),
-    "height 0": (lambda m: (setattr(m, "height", 0), setattr(m, "data", array.array("B"))),
-                 "an image needs both > 0"),  # one log per kind of problem in 5 s: width 0 was the same kind
+    "width 0": (
+        lambda m: (setattr(m, "width", 0), setattr(m, "step", 0), setattr(m, "data", array.array("B"))),
+        "an image needs both > 0",
+    ),
+    "height 0": (
+        lambda m: (setattr(m, "height", 0), setattr(m, "data", array.array("B"))),
+        "an image needs both > 0",
+    ),  # one log per kind of problem in 5 s: width 0 was the same kind
     "too many pixels": (None, "exceeds max_pixels"),
 }
 
@@ -61,8 +65,9 @@ def frame(height: int = 120, width: int = 200, seed: int = 0) -> np.ndarray:
 
 
 def test_every_bad_kind_is_logged_counted_and_survived(ros_context, red_model):
-    node, ns = start({"model_path": str(red_model), "providers": "cpu", "diagnostics_period": 0.3,
-                      "max_pixels": 100_000})
+    node, ns = start(
+        {"model_path": str(red_model), "providers": "cpu", "diagnostics_period": 0.3, "max_pixels": 100_000}
+    )
     try:
         assert node.wait_for_output("road_seg ready", 30), node.output
         client = Client(ns)
@@ -119,9 +124,21 @@ def test_bad_compressed_frames_are_survived(ros_context, red_model):
         assert node.stop() == 0, node.output
 
 
-@pytest.mark.parametrize("case", ["missing params file", "malformed params file", "threshold 1.5",
-                                  "overlay_alpha -1", "providers gpu", "non-ONNX model", "truncated model",
-                                  "wrong input rank", "two input channels", "input_transport bad"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing params file",
+        "malformed params file",
+        "threshold 1.5",
+        "overlay_alpha -1",
+        "providers gpu",
+        "non-ONNX model",
+        "truncated model",
+        "wrong input rank",
+        "two input channels",
+        "input_transport bad",
+    ],
+)
 def test_bad_startup_is_one_clear_error(ros_context, red_model, tmp_path, case):
     parameters = {"model_path": str(red_model), "providers": "cpu"}
     extra = []
@@ -164,8 +181,11 @@ def test_bad_startup_is_one_clear_error(ros_context, red_model, tmp_path, case):
 def set_parameter(node, service_name: str, name: str, value) -> tuple[bool, str]:
     client = node.create_client(SetParameters, service_name)
     assert client.wait_for_service(10)
-    parameter_value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value)) \
-        if isinstance(value, float) else ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    parameter_value = (
+        ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+        if isinstance(value, float)
+        else ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    )
     future = client.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=parameter_value)]))
     rclpy.spin_until_future_complete(node, future, timeout_sec=10)
     result = future.result().results[0]
@@ -282,10 +302,12 @@ def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
     received = int(values["frames_received"])
     p99 = float(values["latency_p99_ms"])
     with capsys.disabled():
-        print(f"\n[load] sent {sent}, node received {received}, served {served}, stale {stale}, lost in transport "
-              f"{lost}, bad {bad}; overlays received here {len(arrivals)}; node p50 {values['latency_p50_ms']} ms "
-              f"p99 {p99:.1f} ms; publish -> overlay here p50 {e2e_p50:.1f} ms p99 {e2e_p99:.1f} ms; "
-              f"RSS MB {rss_samples}")
+        print(
+            f"\n[load] sent {sent}, node received {received}, served {served}, stale {stale}, lost in transport "
+            f"{lost}, bad {bad}; overlays received here {len(arrivals)}; node p50 {values['latency_p50_ms']} ms "
+            f"p99 {p99:.1f} ms; publish -> overlay here p50 {e2e_p50:.1f} ms p99 {e2e_p99:.1f} ms; "
+            f"RSS MB {rss_samples}"
+        )
     assert code == 0, node.output
     assert received == served + stale + bad  # every frame the node took is accounted for
     assert abs(sent - (served + stale + bad + lost)) <= 2  # and every frame sent (the tail loss is invisible)

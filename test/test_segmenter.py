@@ -125,8 +125,14 @@ def test_model_with_wrong_input_shape_rejected(tmp_path):
         Segmenter(write_red_channel_model(tmp_path / "r3.onnx", rank=3))
 
 
-@pytest.mark.parametrize("kwargs,match", [({"threshold": 1.5}, "threshold"), ({"overlay_alpha": -1}, "overlay_alpha"),
-                                          ({"overlay_color": (0, 0, 300)}, "overlay_color")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"threshold": 1.5}, "threshold"),
+        ({"overlay_alpha": -1}, "overlay_alpha"),
+        ({"overlay_color": (0, 0, 300)}, "overlay_color"),
+    ],
+)
 def test_out_of_range_settings_rejected(red_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         Segmenter(red_model, providers="cpu", **kwargs)

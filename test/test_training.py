@@ -54,8 +54,9 @@ def test_ignore_pixels_count_nowhere():
     wrong_on_ignored = np.zeros((1, 3, 3, 1), np.float32)
     wrong_on_ignored[0, 0, 0, 0] = 0.99
     clean = np.zeros((1, 3, 3, 1), np.float32)
-    assert float(masked_bce(target(label, valid), wrong_on_ignored)[0]) == \
-        pytest.approx(float(masked_bce(target(label, valid), clean)[0]), abs=1e-5)
+    assert float(masked_bce(target(label, valid), wrong_on_ignored)[0]) == pytest.approx(
+        float(masked_bce(target(label, valid), clean)[0]), abs=1e-5
+    )
     metric = RoadIoU()
     metric.update_state(target(label, valid), wrong_on_ignored)
     assert float(metric.result()) == 1.0
@@ -76,9 +77,29 @@ def test_one_epoch_lowers_the_loss(tmp_path):
 def test_train_cli_writes_a_run_and_resumes(tmp_path):
     data = make_camvid(tmp_path / "camvid", train=6, val=3)
     out = tmp_path / "run"
-    common = ["--dataset", "camvid", "--data", str(data), "--model", "unetpp", "--base-filters", "4", "--depth", "2",
-              "--input-size", "32", "32", "--batch-size", "4", "--deep-supervision", "--out", str(out), "--quiet",
-              "--workers", "1"]
+    common = [
+        "--dataset",
+        "camvid",
+        "--data",
+        str(data),
+        "--model",
+        "unetpp",
+        "--base-filters",
+        "4",
+        "--depth",
+        "2",
+        "--input-size",
+        "32",
+        "32",
+        "--batch-size",
+        "4",
+        "--deep-supervision",
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        "1",
+    ]
     assert train_cli.main(common + ["--epochs", "1"]) == 0
     for name in ("best.keras", "last.keras", "history.csv", "config.json", "curves.png", "state.json"):
         assert (out / name).is_file(), name
@@ -107,11 +128,39 @@ def test_train_cli_reports_dataset_errors(tmp_path, capsys):
 def test_sigint_keeps_the_last_checkpoint(tmp_path):
     data = make_camvid(tmp_path / "camvid", train=8, val=2)
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "training.train", "--dataset", "camvid", "--data", str(data), "--base-filters", "4",
-            "--depth", "2", "--input-size", "32", "32", "--batch-size", "2", "--epochs", "500", "--out", str(out),
-            "--quiet", "--workers", "1"]
-    process = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--dataset",
+        "camvid",
+        "--data",
+        str(data),
+        "--base-filters",
+        "4",
+        "--depth",
+        "2",
+        "--input-size",
+        "32",
+        "32",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "500",
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        "1",
+    ]
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (out / "last.keras").is_file() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
@@ -128,9 +177,35 @@ def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny")
     data = make_kitti(tmp / "kitti", 6)
     out = tmp / "run"
-    assert train_cli.main(["--dataset", "kitti", "--data", str(data), "--base-filters", "4", "--depth", "2",
-                           "--input-size", "32", "32", "--batch-size", "3", "--epochs", "1", "--val", "2",
-                           "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert (
+        train_cli.main(
+            [
+                "--dataset",
+                "kitti",
+                "--data",
+                str(data),
+                "--base-filters",
+                "4",
+                "--depth",
+                "2",
+                "--input-size",
+                "32",
+                "32",
+                "--batch-size",
+                "3",
+                "--epochs",
+                "1",
+                "--val",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     return data, out
 
 
@@ -140,8 +215,16 @@ def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
     metadata = export(run, path)
     assert float(metadata["road_seg.parity_max_abs_diff"]) <= 1e-4
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    for key in ("input_height", "input_width", "threshold", "architecture", "base_filters", "dataset",
-                "normalisation", "val_iou_model_size"):
+    for key in (
+        "input_height",
+        "input_width",
+        "threshold",
+        "architecture",
+        "base_filters",
+        "dataset",
+        "normalisation",
+        "val_iou_model_size",
+    ):
         assert f"road_seg.{key}" in props, key
     segmenter = Segmenter(path, providers="cpu")
     assert segmenter.input_size == (32, 32) and segmenter.info.metadata["road_seg.dataset"] == "kitti"
@@ -174,8 +257,12 @@ def test_check_parity_detects_a_different_model(tiny_run, tmp_path):
 
 def test_evaluate_cli_writes_json_and_markdown(tiny_run, tmp_path):
     data, run = tiny_run
-    assert evaluate_cli.main([str(run), "--dataset", "kitti", "--data", str(data), "--split", "all",
-                              "--out", str(tmp_path)]) == 0
+    assert (
+        evaluate_cli.main(
+            [str(run), "--dataset", "kitti", "--data", str(data), "--split", "all", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "eval_kitti_all.json").read_text())
     assert len(result["per_image"]) == 6
     assert (tmp_path / "eval_kitti_all.md").read_text().startswith("###")
@@ -187,7 +274,8 @@ def test_bce_dice_is_sum():
     from training.losses import masked_dice
 
     assert float(bce_dice(y_true, y_pred)[0]) == pytest.approx(
-        float(masked_bce(y_true, y_pred)[0]) + float(masked_dice(y_true, y_pred)[0]), rel=1e-6)
+        float(masked_bce(y_true, y_pred)[0]) + float(masked_dice(y_true, y_pred)[0]), rel=1e-6
+    )
 
 
 def test_crossval_never_scores_a_training_frame(tiny_run, tmp_path):

@@ -25,16 +25,22 @@ def build_augmentation(kind: str, frame_size: tuple[int, int], seed: int | None 
     transforms: list = [A.HorizontalFlip(p=0.5)]
     if kind == "full":
         transforms += [
-            A.RandomSizedCrop(min_max_height=(max(1, int(0.6 * height)), height), size=(height, width),
-                              w2h_ratio=width / height, interpolation=cv2.INTER_LINEAR,
-                              mask_interpolation=cv2.INTER_NEAREST, p=0.5),
+            A.RandomSizedCrop(
+                min_max_height=(max(1, int(0.6 * height)), height),
+                size=(height, width),
+                w2h_ratio=width / height,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                p=0.5,
+            ),
             A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.05, p=0.7),
         ]
     return A.Compose(transforms, seed=seed)
 
 
-def apply_augmentation(transform: A.Compose | None, rgb: np.ndarray, masks: list[np.ndarray]
-                       ) -> tuple[np.ndarray, list[np.ndarray]]:
+def apply_augmentation(
+    transform: A.Compose | None, rgb: np.ndarray, masks: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     if transform is None:
         return rgb, masks
     out = transform(image=rgb, masks=masks)

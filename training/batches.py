@@ -19,9 +19,20 @@ class RoadBatches(keras.utils.PyDataset):
     here every slot of a batch is filled from ``self.order``, which ``on_epoch_end`` reshuffles.
     """
 
-    def __init__(self, samples: list[Sample], dataset: str, input_size: tuple[int, int], batch_size: int,
-                 augmentation: str = "none", shuffle: bool = False, seed: int = 0, outputs: int = 1,
-                 cache: bool = True, workers: int = 1, **kwargs) -> None:
+    def __init__(
+        self,
+        samples: list[Sample],
+        dataset: str,
+        input_size: tuple[int, int],
+        batch_size: int,
+        augmentation: str = "none",
+        shuffle: bool = False,
+        seed: int = 0,
+        outputs: int = 1,
+        cache: bool = True,
+        workers: int = 1,
+        **kwargs,
+    ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
         if batch_size < 1:
             raise ValueError(f"batch_size {batch_size} must be >= 1")
@@ -54,21 +65,23 @@ class RoadBatches(keras.utils.PyDataset):
 
     def _transform_for(self, frame_size: tuple[int, int]):
         if frame_size not in self._transforms:
-            self._transforms[frame_size] = build_augmentation(self.augmentation, frame_size,
-                                                              seed=self.seed + len(self._transforms))
+            self._transforms[frame_size] = build_augmentation(
+                self.augmentation, frame_size, seed=self.seed + len(self._transforms)
+            )
         return self._transforms[frame_size]
 
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """One (1xhxwx3 float input, hxwx2 target) pair, augmented if this is a training set."""
         loaded = self.load(index)
-        rgb, (road, valid) = apply_augmentation(self._transform_for(loaded.rgb.shape[:2]), loaded.rgb,
-                                                [loaded.road, loaded.valid])
+        rgb, (road, valid) = apply_augmentation(
+            self._transform_for(loaded.rgb.shape[:2]), loaded.rgb, [loaded.road, loaded.valid]
+        )
         image = preprocess(np.ascontiguousarray(rgb), self.input_size)
         target = np.stack([resize_mask(road, self.input_size), resize_mask(valid, self.input_size)], axis=-1)
         return image, target.astype(np.float32)
 
     def __getitem__(self, batch_index: int):
-        indexes = self.order[batch_index * self.batch_size:(batch_index + 1) * self.batch_size]
+        indexes = self.order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]
         if len(indexes) == 0:
             raise IndexError(f"batch {batch_index} is past the end ({len(self)} batches)")
         height, width = self.input_size

@@ -48,8 +48,9 @@ def label_of(path: Path) -> str:
     return path.parent.name if path.name == "model.onnx" else path.stem
 
 
-def compare(runs: list[Path], dataset: str, data: Path, split: str, out: Path, grid_count: int = 4,
-            title: str = "") -> dict:
+def compare(
+    runs: list[Path], dataset: str, data: Path, split: str, out: Path, grid_count: int = 4, title: str = ""
+) -> dict:
     samples = select_samples(dataset, data, split)
     rows = []
     segmenters = []
@@ -59,11 +60,18 @@ def compare(runs: list[Path], dataset: str, data: Path, split: str, out: Path, g
         result = evaluate(segmenter.probability, segmenter.input_size, samples, dataset)
         frames = [load_sample(s, dataset).rgb for s in samples[:5]]
         meta = segmenter.info.metadata
-        rows.append({"run": str(run), "label": label_of(onnx_path),
-                     "architecture": meta.get("road_seg.architecture", "?"),
-                     "base_filters": meta.get("road_seg.base_filters", "?"),
-                     "params": int(meta.get("road_seg.params", 0)), "gmacs": float(meta.get("road_seg.gmacs", "nan")),
-                     "cpu_ms_per_frame": cpu_ms_per_frame(segmenter, frames), **result})
+        rows.append(
+            {
+                "run": str(run),
+                "label": label_of(onnx_path),
+                "architecture": meta.get("road_seg.architecture", "?"),
+                "base_filters": meta.get("road_seg.base_filters", "?"),
+                "params": int(meta.get("road_seg.params", 0)),
+                "gmacs": float(meta.get("road_seg.gmacs", "nan")),
+                "cpu_ms_per_frame": cpu_ms_per_frame(segmenter, frames),
+                **result,
+            }
+        )
         segmenters.append(segmenter)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"compare_{dataset}_{split}"
@@ -77,24 +85,31 @@ def compare(runs: list[Path], dataset: str, data: Path, split: str, out: Path, g
 
 def markdown(report: dict, title: str) -> str:
     rows = report["runs"]
-    lines = [f"## {title} ({report['frames']} frames)", "",
-             "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | mean IoU full res | "
-             "mean IoU 224 | ceiling |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## {title} ({report['frames']} frames)",
+        "",
+        "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | mean IoU full res | "
+        "mean IoU 224 | ceiling |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['architecture']} | {r['base_filters']} | {r['params']:,} | "
-                     f"{r['gmacs']:.2f} | {r['cpu_ms_per_frame']:.1f} | **{r['mean_iou_full']:.4f}** | "
-                     f"{r['mean_iou_model_size']:.4f} | {r['mean_ceiling']:.4f} |")
-    lines += ["", "| image | " + " | ".join(r["label"] for r in rows) + " |",
-              "|---|" + "---|" * len(rows)]
+        lines.append(
+            f"| {r['label']} | {r['architecture']} | {r['base_filters']} | {r['params']:,} | "
+            f"{r['gmacs']:.2f} | {r['cpu_ms_per_frame']:.1f} | **{r['mean_iou_full']:.4f}** | "
+            f"{r['mean_iou_model_size']:.4f} | {r['mean_ceiling']:.4f} |"
+        )
+    lines += ["", "| image | " + " | ".join(r["label"] for r in rows) + " |", "|---|" + "---|" * len(rows)]
     for index, image in enumerate(rows[0]["per_image"]):
-        lines.append(f"| {image['name']} | " + " | ".join(f"{r['per_image'][index]['iou_full']:.4f}" for r in rows)
-                     + " |")
+        lines.append(
+            f"| {image['name']} | " + " | ".join(f"{r['per_image'][index]['iou_full']:.4f}" for r in rows) + " |"
+        )
     lines += ["", f"![grid]({report['grid']})", ""]
     return "\n".join(lines)
 
 
-def write_grid(segmenters: list[Segmenter], samples, dataset: str, path: Path, labels: list[str],
-               tile_width: int = 400) -> None:
+def write_grid(
+    segmenters: list[Segmenter], samples, dataset: str, path: Path, labels: list[str], tile_width: int = 400
+) -> None:
     """Rows of input | ground truth | one overlay per model, captioned, as one PNG."""
     rows = []
     for sample in samples:

@@ -33,8 +33,9 @@ def fine_tune_fold(init_from: Path, train_samples, steps: int, batch_size: int, 
     compile_model(model, "bce_dice", keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.1), outputs)
     input_size = (int(model.input.shape[1]), int(model.input.shape[2]))
     repeated = train_samples * max(1, batch_size * 4 // len(train_samples))  # several augmented views per step
-    batches = RoadBatches(repeated, "kitti", input_size, batch_size, "full", shuffle=True, seed=seed,
-                          outputs=outputs, workers=1)
+    batches = RoadBatches(
+        repeated, "kitti", input_size, batch_size, "full", shuffle=True, seed=seed, outputs=outputs, workers=1
+    )
     epochs = max(1, round(steps / len(batches)))
     model.fit(batches, epochs=epochs, verbose=0)
     model.save(out)
@@ -52,20 +53,37 @@ def crossval(init_from: Path, data: Path, out: Path, steps: int, batch_size: int
         started = time.monotonic()
         train_samples = [s for s in samples if s.name != held_out.name]
         assert held_out.name not in {s.name for s in train_samples}
-        model_path = fine_tune_fold(init_from, train_samples, steps, batch_size, lr, seed + index,
-                                    out / f"fold{index}_{held_out.name}.keras")
+        model_path = fine_tune_fold(
+            init_from, train_samples, steps, batch_size, lr, seed + index, out / f"fold{index}_{held_out.name}.keras"
+        )
         tuned_fn, _, _ = load_probability_fn(model_path)
         tuned = evaluate(tuned_fn, size, [held_out], "kitti")["per_image"][0]
         before = evaluate(baseline_fn, size, [held_out], "kitti")["per_image"][0]
-        folds.append({"held_out": held_out.name, "trained_on": [s.name for s in train_samples],
-                      "iou_before": before["iou_full"], "iou_after": tuned["iou_full"],
-                      "seconds": time.monotonic() - started})
-        print(f"fold {index + 1}/{len(samples)}: held out {held_out.name}: road IoU {before['iou_full']:.4f} -> "
-              f"{tuned['iou_full']:.4f} ({folds[-1]['seconds']:.0f} s)", flush=True)
+        folds.append(
+            {
+                "held_out": held_out.name,
+                "trained_on": [s.name for s in train_samples],
+                "iou_before": before["iou_full"],
+                "iou_after": tuned["iou_full"],
+                "seconds": time.monotonic() - started,
+            }
+        )
+        print(
+            f"fold {index + 1}/{len(samples)}: held out {held_out.name}: road IoU {before['iou_full']:.4f} -> "
+            f"{tuned['iou_full']:.4f} ({folds[-1]['seconds']:.0f} s)",
+            flush=True,
+        )
         model_path.unlink()  # fold models are scaffolding, not deliverables
-    report = {"init_from": str(init_from), "data": str(data), "steps": steps, "batch_size": batch_size, "lr": lr,
-              "folds": folds, "mean_iou_before": float(np.mean([f["iou_before"] for f in folds])),
-              "mean_iou_after": float(np.mean([f["iou_after"] for f in folds]))}
+    report = {
+        "init_from": str(init_from),
+        "data": str(data),
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "folds": folds,
+        "mean_iou_before": float(np.mean([f["iou_before"] for f in folds])),
+        "mean_iou_after": float(np.mean([f["iou_after"] for f in folds])),
+    }
     (out / "crossval.json").write_text(json.dumps(report, indent=2))
     lines = ["| held-out frame | IoU before fine-tuning | IoU after (trained on the other frames) |", "|---|---|---|"]
     lines += [f"| {f['held_out']} | {f['iou_before']:.4f} | {f['iou_after']:.4f} |" for f in folds]
@@ -89,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"leave-one-out mean road IoU: {report['mean_iou_before']:.4f} before, {report['mean_iou_after']:.4f} "
-          f"after fine-tuning ({len(report['folds'])} folds)")
+    print(
+        f"leave-one-out mean road IoU: {report['mean_iou_before']:.4f} before, {report['mean_iou_after']:.4f} "
+        f"after fine-tuning ({len(report['folds'])} folds)"
+    )
     return 0
 
 

@@ -49,11 +49,13 @@ def pair_by_name(image_dir: Path, label_dir: Path) -> list[Sample]:
     missing_images = sorted(set(labels) - set(images))
     problems = []
     if missing_labels:
-        problems.append(f"images without a label in '{label_dir}': "
-                        + ", ".join(images[n].name for n in missing_labels[:10]))
+        problems.append(
+            f"images without a label in '{label_dir}': " + ", ".join(images[n].name for n in missing_labels[:10])
+        )
     if missing_images:
-        problems.append(f"labels without an image in '{image_dir}': "
-                        + ", ".join(labels[n].name for n in missing_images[:10]))
+        problems.append(
+            f"labels without an image in '{image_dir}': " + ", ".join(labels[n].name for n in missing_images[:10])
+        )
     if problems:
         raise DatasetError("; ".join(problems))
     return [Sample(name, images[name], labels[name]) for name in sorted(images)]
@@ -64,8 +66,10 @@ def kitti_root(data_dir: Path) -> Path:
     for candidate in (data_dir, data_dir / "training"):
         if (candidate / "image_2").is_dir() and (candidate / "semantic").is_dir():
             return candidate
-    raise DatasetError(f"'{data_dir}' is not a KITTI semantics folder: expected image_2/ and semantic/ in it or in "
-                       "its training/ subfolder")
+    raise DatasetError(
+        f"'{data_dir}' is not a KITTI semantics folder: expected image_2/ and semantic/ in it or in "
+        "its training/ subfolder"
+    )
 
 
 def kitti_samples(data_dir: Path) -> list[Sample]:
@@ -79,8 +83,9 @@ def camvid_samples(data_dir: Path, split: str) -> list[Sample]:
     return pair_by_name(data_dir / split, data_dir / f"{split}annot")
 
 
-def split_validation(samples: list[Sample], val: float | int = KITTI_DEFAULT_VAL_COUNT,
-                     seed: int | None = None) -> tuple[list[Sample], list[Sample]]:
+def split_validation(
+    samples: list[Sample], val: float | int = KITTI_DEFAULT_VAL_COUNT, seed: int | None = None
+) -> tuple[list[Sample], list[Sample]]:
     """(train, val). ``val`` >= 1 is a count, < 1 a fraction; no seed = the last names (the course), else seeded."""
     count = int(round(val * len(samples))) if val < 1 else int(val)
     if not 0 < count < len(samples):
@@ -91,8 +96,9 @@ def split_validation(samples: list[Sample], val: float | int = KITTI_DEFAULT_VAL
     return ordered[:-count], ordered[-count:]
 
 
-def load_dataset(dataset: str, data_dir: str | Path, val: float | int = KITTI_DEFAULT_VAL_COUNT,
-                 seed: int | None = None) -> tuple[list[Sample], list[Sample]]:
+def load_dataset(
+    dataset: str, data_dir: str | Path, val: float | int = KITTI_DEFAULT_VAL_COUNT, seed: int | None = None
+) -> tuple[list[Sample], list[Sample]]:
     """(train, val) samples: KITTI split by ``val``; CamVid by its own train/ and val/ folders."""
     if dataset == "kitti":
         return split_validation(kitti_samples(Path(data_dir)), val, seed)
@@ -110,7 +116,9 @@ def load_sample(sample: Sample, dataset: str) -> LoadedSample:
     rgb = read_rgb(sample.image_path)
     label = read_label(sample.label_path)
     if rgb.shape[:2] != label.shape[:2]:
-        raise DatasetError(f"image '{sample.image_path}' is {rgb.shape[1]}x{rgb.shape[0]} but label "
-                           f"'{sample.label_path}' is {label.shape[1]}x{label.shape[0]}")
+        raise DatasetError(
+            f"image '{sample.image_path}' is {rgb.shape[1]}x{rgb.shape[0]} but label "
+            f"'{sample.label_path}' is {label.shape[1]}x{label.shape[0]}"
+        )
     road, valid = road_masks(label, dataset)
     return LoadedSample(rgb=rgb, road=road, valid=valid)

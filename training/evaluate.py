@@ -39,8 +39,11 @@ def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[Proba
     model_path = Path(model_path)
     if model_path.suffix == ".onnx":
         segmenter = Segmenter(model_path, providers=providers, warmup=False)
-        return segmenter.probability, segmenter.input_size, {"format": "onnx", "provider": segmenter.provider,
-                                                             "metadata": segmenter.info.metadata}
+        return (
+            segmenter.probability,
+            segmenter.input_size,
+            {"format": "onnx", "provider": segmenter.provider, "metadata": segmenter.info.metadata},
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training.train import load_keras_model
 
@@ -57,25 +60,40 @@ def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[Proba
     return probability, input_size, {"format": "keras", "params": int(model.count_params())}
 
 
-def score_image(probability: np.ndarray, road: np.ndarray, valid: np.ndarray, input_size: tuple[int, int],
-                threshold: float, name: str = "") -> ImageScore:
+def score_image(
+    probability: np.ndarray,
+    road: np.ndarray,
+    valid: np.ndarray,
+    input_size: tuple[int, int],
+    threshold: float,
+    name: str = "",
+) -> ImageScore:
     frame_size = road.shape[:2]
     full_mask = threshold_mask(resize_probability(probability, frame_size), threshold)
     road_small, valid_small = resize_mask(road, input_size), resize_mask(valid, input_size)
     small_mask = threshold_mask(np.ascontiguousarray(probability), threshold)
     ceiling_mask = resize_mask(road_small, frame_size)
-    return ImageScore(name=name, iou_full=road_iou(full_mask, road, valid),
-                      iou_model=road_iou(small_mask, road_small, valid_small),
-                      ceiling=road_iou(ceiling_mask, road, valid))
+    return ImageScore(
+        name=name,
+        iou_full=road_iou(full_mask, road, valid),
+        iou_model=road_iou(small_mask, road_small, valid_small),
+        ceiling=road_iou(ceiling_mask, road, valid),
+    )
 
 
-def evaluate(probability_fn: ProbabilityFn, input_size: tuple[int, int], samples: list[Sample], dataset: str,
-             threshold: float = 0.5) -> dict:
+def evaluate(
+    probability_fn: ProbabilityFn,
+    input_size: tuple[int, int],
+    samples: list[Sample],
+    dataset: str,
+    threshold: float = 0.5,
+) -> dict:
     scores = []
     for sample in samples:
         loaded = load_sample(sample, dataset)
-        scores.append(score_image(probability_fn(loaded.rgb), loaded.road, loaded.valid, input_size, threshold,
-                                  sample.name))
+        scores.append(
+            score_image(probability_fn(loaded.rgb), loaded.road, loaded.valid, input_size, threshold, sample.name)
+        )
     return {
         "frames": len(scores),
         "threshold": threshold,
@@ -98,14 +116,21 @@ def select_samples(dataset: str, data: Path, split: str, val: float = 30) -> lis
 
 
 def markdown_table(result: dict, title: str) -> str:
-    lines = [f"### {title}", "",
-             f"Mean road IoU over {result['frames']} frames (threshold {result['threshold']}): "
-             f"**{result['mean_iou_full']:.4f}** at full resolution, {result['mean_iou_model_size']:.4f} at "
-             f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
-             f"{result['mean_ceiling']:.4f}.", "",
-             "| image | IoU full res | IoU model size | ceiling |", "|---|---|---|---|"]
-    lines += [f"| {row['name']} | {row['iou_full']:.4f} | {row['iou_model']:.4f} | {row['ceiling']:.4f} |"
-              for row in result["per_image"]]
+    lines = [
+        f"### {title}",
+        "",
+        f"Mean road IoU over {result['frames']} frames (threshold {result['threshold']}): "
+        f"**{result['mean_iou_full']:.4f}** at full resolution, {result['mean_iou_model_size']:.4f} at "
+        f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
+        f"{result['mean_ceiling']:.4f}.",
+        "",
+        "| image | IoU full res | IoU model size | ceiling |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {row['name']} | {row['iou_full']:.4f} | {row['iou_model']:.4f} | {row['ceiling']:.4f} |"
+        for row in result["per_image"]
+    ]
     return "\n".join(lines) + "\n"
 
 

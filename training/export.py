@@ -62,8 +62,10 @@ def check_parity(keras_predict, onnx_path: Path, inputs: np.ndarray, tolerance: 
         raise ExportError(f"parity check failed: ONNX output shape {onnx_out.shape} != Keras {keras_out.shape}")
     difference = float(np.max(np.abs(onnx_out - keras_out)))
     if not difference <= tolerance:
-        raise ExportError(f"parity check failed: max |Keras - ONNX Runtime| = {difference:.3g} > {tolerance:g}; "
-                          "the ONNX file was not written")
+        raise ExportError(
+            f"parity check failed: max |Keras - ONNX Runtime| = {difference:.3g} > {tolerance:g}; "
+            "the ONNX file was not written"
+        )
     return difference
 
 
@@ -99,8 +101,15 @@ def run_metadata(source: Path) -> dict[str, str]:
     return metadata
 
 
-def export(source: Path, out: Path, prune_level: int | None = None, opset: int = 17, threshold: float = 0.5,
-           tolerance: float = PARITY_TOLERANCE, extra_metadata: dict | None = None) -> dict:
+def export(
+    source: Path,
+    out: Path,
+    prune_level: int | None = None,
+    opset: int = 17,
+    threshold: float = 0.5,
+    tolerance: float = PARITY_TOLERANCE,
+    extra_metadata: dict | None = None,
+) -> dict:
     """Export ``source`` (.keras or run folder) to ``out``; returns the metadata written."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training.models import count_macs
@@ -109,8 +118,10 @@ def export(source: Path, out: Path, prune_level: int | None = None, opset: int =
     model = inference_model(load_keras_model(source), prune_level)
     height, width = int(model.input.shape[1]), int(model.input.shape[2])
     if model.input.shape[-1] != 3 or model.output.shape[-1] != 1:
-        raise ExportError(f"model input {model.input.shape} / output {model.output.shape}: expected Nx{height}x"
-                          f"{width}x3 -> Nx{height}x{width}x1")
+        raise ExportError(
+            f"model input {model.input.shape} / output {model.output.shape}: expected Nx{height}x"
+            f"{width}x3 -> Nx{height}x{width}x1"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         tmp_path = Path(tmp) / out.name
@@ -119,16 +130,19 @@ def export(source: Path, out: Path, prune_level: int | None = None, opset: int =
         inputs = rng.random((2, height, width, 3), dtype=np.float32)
         difference = check_parity(lambda x: model(x, training=False), tmp_path, inputs, tolerance)
         metadata = {f"{METADATA_PREFIX}{key}": value for key, value in run_metadata(Path(source)).items()}
-        metadata.update({
-            f"{METADATA_PREFIX}input_height": str(height), f"{METADATA_PREFIX}input_width": str(width),
-            f"{METADATA_PREFIX}threshold": str(threshold),
-            f"{METADATA_PREFIX}normalisation": DEFAULT_NORMALISATION,
-            f"{METADATA_PREFIX}params": str(model.count_params()),
-            f"{METADATA_PREFIX}gmacs": f"{count_macs(model) / 1e9:.3f}",
-            f"{METADATA_PREFIX}prune_level": "" if prune_level is None else f"L{prune_level}",
-            f"{METADATA_PREFIX}parity_max_abs_diff": f"{difference:.2e}",
-            f"{METADATA_PREFIX}exported": time.strftime("%Y-%m-%d"),
-        })
+        metadata.update(
+            {
+                f"{METADATA_PREFIX}input_height": str(height),
+                f"{METADATA_PREFIX}input_width": str(width),
+                f"{METADATA_PREFIX}threshold": str(threshold),
+                f"{METADATA_PREFIX}normalisation": DEFAULT_NORMALISATION,
+                f"{METADATA_PREFIX}params": str(model.count_params()),
+                f"{METADATA_PREFIX}gmacs": f"{count_macs(model) / 1e9:.3f}",
+                f"{METADATA_PREFIX}prune_level": "" if prune_level is None else f"L{prune_level}",
+                f"{METADATA_PREFIX}parity_max_abs_diff": f"{difference:.2e}",
+                f"{METADATA_PREFIX}exported": time.strftime("%Y-%m-%d"),
+            }
+        )
         metadata.update({f"{METADATA_PREFIX}{k}": str(v) for k, v in (extra_metadata or {}).items()})
         write_metadata(tmp_path, metadata)
         os.replace(tmp_path, out)
@@ -150,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
-          f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
+        f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}"
+    )
     for key, value in sorted(metadata.items()):
         print(f"  {key} = {value}")
     return 0

@@ -15,8 +15,14 @@ ARCHITECTURES = ("unet", "unetpp")
 def conv_block(x, filters: int, name: str, batch_norm: bool = True):
     """Two 3x3 convolutions, each followed by (BatchNorm and) ReLU: the unit both architectures share."""
     for index in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, kernel_initializer="he_normal",
-                          name=f"{name}_conv{index}")(x)
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=not batch_norm,
+            kernel_initializer="he_normal",
+            name=f"{name}_conv{index}",
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{index}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{index}")(x)
@@ -26,8 +32,9 @@ def conv_block(x, filters: int, name: str, batch_norm: bool = True):
 def up_block(x, filters: int, name: str):
     """The course's up-convolution: 2x nearest upsampling, then a 2x2 convolution with ReLU."""
     x = layers.UpSampling2D(2, name=f"{name}_upsample")(x)
-    return layers.Conv2D(filters, 2, padding="same", activation="relu", kernel_initializer="he_normal",
-                         name=f"{name}_upconv")(x)
+    return layers.Conv2D(
+        filters, 2, padding="same", activation="relu", kernel_initializer="he_normal", name=f"{name}_upconv"
+    )(x)
 
 
 def _check_common(input_shape, base_filters: int, depth: int, dropout: float) -> None:
@@ -38,15 +45,21 @@ def _check_common(input_shape, base_filters: int, depth: int, dropout: float) ->
     if not 1 <= depth <= 5:
         raise ValueError(f"depth {depth} must be between 1 and 5")
     for size in input_shape[:2]:
-        if size is not None and size % (2 ** depth):
-            raise ValueError(f"input_shape {input_shape}: height and width must be divisible by 2**depth = "
-                             f"{2 ** depth}")
+        if size is not None and size % (2**depth):
+            raise ValueError(f"input_shape {input_shape}: height and width must be divisible by 2**depth = {2**depth}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout {dropout} must be in [0, 1)")
 
 
-def build_unet(input_shape=(224, 224, 3), base_filters: int = 64, depth: int = 4, dropout: float = 0.5,
-               batch_norm: bool = False, pre_head_filters: int = 2, name: str = "unet") -> keras.Model:
+def build_unet(
+    input_shape=(224, 224, 3),
+    base_filters: int = 64,
+    depth: int = 4,
+    dropout: float = 0.5,
+    batch_norm: bool = False,
+    pre_head_filters: int = 2,
+    name: str = "unet",
+) -> keras.Model:
     """The course's U-Net: at the defaults exactly its 31,032,837 parameters (224x224x3).
 
     ``batch_norm=True`` adds BatchNorm after every conv (what actually trains; the plain stack stalls) and
@@ -59,29 +72,36 @@ def build_unet(input_shape=(224, 224, 3), base_filters: int = 64, depth: int = 4
     skips = []
     x = inputs
     for level in range(depth):
-        x = conv_block(x, base_filters * 2 ** level, f"encoder_stage{level}", batch_norm)
+        x = conv_block(x, base_filters * 2**level, f"encoder_stage{level}", batch_norm)
         if level == depth - 1 and dropout:
             x = layers.Dropout(dropout, name=f"encoder_stage{level}_dropout")(x)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"encoder_stage{level}_pool")(x)
-    x = conv_block(x, base_filters * 2 ** depth, "bottleneck", batch_norm)
+    x = conv_block(x, base_filters * 2**depth, "bottleneck", batch_norm)
     if dropout:
         x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
     for level in reversed(range(depth)):
-        filters = base_filters * 2 ** level
+        filters = base_filters * 2**level
         x = up_block(x, filters, f"decoder_stage{level}")
         x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([skips[level], x])
         x = conv_block(x, filters, f"decoder_stage{level}", batch_norm)
     if pre_head_filters:
-        x = layers.Conv2D(pre_head_filters, 3, padding="same", activation="relu", kernel_initializer="he_normal",
-                          name="pre_head_conv")(x)
+        x = layers.Conv2D(
+            pre_head_filters, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="pre_head_conv"
+        )(x)
     outputs = layers.Conv2D(1, 1, activation="sigmoid", name="road_probability")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_unet_plus_plus(input_shape=(224, 224, 3), base_filters: int = 32, depth: int = 4, dropout: float = 0.0,
-                         batch_norm: bool = True, deep_supervision: bool = False,
-                         name: str = "unet_plus_plus") -> keras.Model:
+def build_unet_plus_plus(
+    input_shape=(224, 224, 3),
+    base_filters: int = 32,
+    depth: int = 4,
+    dropout: float = 0.0,
+    batch_norm: bool = True,
+    deep_supervision: bool = False,
+    name: str = "unet_plus_plus",
+) -> keras.Model:
     """UNet++: node X(i,j) = conv_block(concat[X(i,0..j-1), up(X(i+1,j-1))]), i = depth level, j = column.
 
     Sigmoid heads sit on X(0,1..depth). With ``deep_supervision`` the model has ``depth`` outputs (trained on the
@@ -95,20 +115,21 @@ def build_unet_plus_plus(input_shape=(224, 224, 3), base_filters: int = 32, dept
     for level in range(depth + 1):  # backbone column X(i, 0)
         if level:
             x = layers.MaxPooling2D(2, name=f"x{level}0_pool")(nodes[(level - 1, 0)])
-        x = conv_block(x, base_filters * 2 ** level, f"x{level}0", batch_norm)
+        x = conv_block(x, base_filters * 2**level, f"x{level}0", batch_norm)
         if level == depth and dropout:
             x = layers.Dropout(dropout, name=f"x{level}0_dropout")(x)
         nodes[(level, 0)] = x
     for column in range(1, depth + 1):  # nested nodes, column by column
         for level in range(depth + 1 - column):
-            filters = base_filters * 2 ** level
+            filters = base_filters * 2**level
             up = up_block(nodes[(level + 1, column - 1)], filters, f"x{level}{column}")
             same_level = [nodes[(level, k)] for k in range(column)]
             merged = layers.Concatenate(axis=-1, name=f"x{level}{column}_concat")(same_level + [up])
             nodes[(level, column)] = conv_block(merged, filters, f"x{level}{column}", batch_norm)
     head_levels = range(1, depth + 1) if deep_supervision else [depth]
-    heads = [layers.Conv2D(1, 1, activation="sigmoid", name=f"head_l{level}")(nodes[(0, level)])
-             for level in head_levels]
+    heads = [
+        layers.Conv2D(1, 1, activation="sigmoid", name=f"head_l{level}")(nodes[(0, level)]) for level in head_levels
+    ]
     return keras.Model(inputs, heads if deep_supervision else heads[0], name=name)
 
 
@@ -118,23 +139,39 @@ def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
         head = model.get_layer(f"head_l{level}")
     except ValueError:
         heads = [layer.name for layer in model.layers if layer.name.startswith("head_l")]
-        raise ValueError(f"prune level L{level}: model '{model.name}' has heads {heads}; pruning below the "
-                         "last level needs a model trained with deep supervision") from None
+        raise ValueError(
+            f"prune level L{level}: model '{model.name}' has heads {heads}; pruning below the "
+            "last level needs a model trained with deep supervision"
+        ) from None
     return keras.Model(model.inputs, head.output, name=f"{model.name}_l{level}")
 
 
-def build_model(architecture: str, input_shape=(224, 224, 3), base_filters: int = 16, depth: int = 4,
-                deep_supervision: bool = False, batch_norm: bool = True, dropout: float | None = None,
-                course_head: bool = False) -> keras.Model:
+def build_model(
+    architecture: str,
+    input_shape=(224, 224, 3),
+    base_filters: int = 16,
+    depth: int = 4,
+    deep_supervision: bool = False,
+    batch_norm: bool = True,
+    dropout: float | None = None,
+    course_head: bool = False,
+) -> keras.Model:
     """The training CLI's entry point: ``unet`` or ``unetpp`` at a given width."""
     if architecture == "unet":
         if deep_supervision:
             raise ValueError("deep_supervision applies to unetpp only")
-        return build_unet(input_shape, base_filters, depth, 0.5 if dropout is None else dropout, batch_norm,
-                          pre_head_filters=2 if course_head else 0)
+        return build_unet(
+            input_shape,
+            base_filters,
+            depth,
+            0.5 if dropout is None else dropout,
+            batch_norm,
+            pre_head_filters=2 if course_head else 0,
+        )
     if architecture == "unetpp":
-        return build_unet_plus_plus(input_shape, base_filters, depth, 0.0 if dropout is None else dropout,
-                                    batch_norm, deep_supervision)
+        return build_unet_plus_plus(
+            input_shape, base_filters, depth, 0.0 if dropout is None else dropout, batch_norm, deep_supervision
+        )
     raise ValueError(f"architecture '{architecture}' is not one of {', '.join(ARCHITECTURES)}")
 
 

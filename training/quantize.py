@@ -58,12 +58,23 @@ def quantize_int8(model: Path, calib: Path, out: Path, count: int = 64) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), _Reader(segmenter.input_name, tensors),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(
+            str(prepared),
+            str(out),
+            _Reader(segmenter.input_name, tensors),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
     metadata = _metadata(model)
-    metadata.update({f"{METADATA_PREFIX}precision": "int8 (QDQ, per-channel, static)",
-                     f"{METADATA_PREFIX}calibration": f"{len(tensors)} frames from {Path(calib).name}"})
+    metadata.update(
+        {
+            f"{METADATA_PREFIX}precision": "int8 (QDQ, per-channel, static)",
+            f"{METADATA_PREFIX}calibration": f"{len(tensors)} frames from {Path(calib).name}",
+        }
+    )
     _write_metadata(out, metadata)
     return metadata
 

@@ -43,8 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deep-supervision", action="store_true", help="unetpp: heads on X(0,1..depth)")
     parser.add_argument("--no-batch-norm", action="store_true", help="the course's plain conv stack")
     parser.add_argument("--course-head", action="store_true", help="unet: the course's 2-filter conv before the head")
-    parser.add_argument("--val", type=float, default=KITTI_DEFAULT_VAL_COUNT,
-                        help="KITTI validation: count (>= 1, default the last 30 names) or fraction (< 1)")
+    parser.add_argument(
+        "--val",
+        type=float,
+        default=KITTI_DEFAULT_VAL_COUNT,
+        help="KITTI validation: count (>= 1, default the last 30 names) or fraction (< 1)",
+    )
     parser.add_argument("--val-seed", type=int, default=None, help="KITTI: seeded random validation split")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr-schedule", choices=("cosine", "plateau", "none"), default="cosine")
@@ -96,15 +100,20 @@ class SafeCheckpoint(keras.callbacks.Callback):
         if value > self.best:
             self.best = value
             self.model.save(self.out / "best.keras")
-        (self.out / "state.json").write_text(json.dumps({"epochs_done": epoch + 1, "best": self.best,
-                                                         "monitor": self.monitor}))
+        (self.out / "state.json").write_text(
+            json.dumps({"epochs_done": epoch + 1, "best": self.best, "monitor": self.monitor})
+        )
 
 
 def compile_model(model: keras.Model, loss_name: str, lr, outputs: int) -> None:
     loss = get_loss(loss_name)
     if outputs > 1:  # deep supervision: every head gets the loss, averaged; IoU reported on the last head
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=[loss] * outputs,
-                      loss_weights=[1.0 / outputs] * outputs, metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]])
+        model.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss=[loss] * outputs,
+            loss_weights=[1.0 / outputs] * outputs,
+            metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]],
+        )
     else:
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[RoadIoU()])
 
@@ -141,8 +150,9 @@ def train(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     input_size = tuple(args.input_size)
-    train_samples, val_samples = load_dataset(args.dataset, args.data, args.val if args.val < 1 else int(args.val),
-                                              args.val_seed)
+    train_samples, val_samples = load_dataset(
+        args.dataset, args.data, args.val if args.val < 1 else int(args.val), args.val_seed
+    )
     initial_epoch, best = 0, -math.inf
     if args.resume:
         state = json.loads((out / "state.json").read_text()) if (out / "state.json").is_file() else None
@@ -156,25 +166,51 @@ def train(args: argparse.Namespace) -> int:
         elif args.init_from is not None:
             model = load_keras_model(args.init_from)
         else:
-            model = build_model(args.model, (*input_size, 3), args.base_filters, args.depth, args.deep_supervision,
-                                batch_norm=not args.no_batch_norm, course_head=args.course_head)
+            model = build_model(
+                args.model,
+                (*input_size, 3),
+                args.base_filters,
+                args.depth,
+                args.deep_supervision,
+                batch_norm=not args.no_batch_norm,
+                course_head=args.course_head,
+            )
         outputs = len(model.outputs)
         steps = math.ceil(len(train_samples) / args.batch_size) * args.epochs
-        lr = (keras.optimizers.schedules.CosineDecay(args.lr, max(1, steps), alpha=0.05)
-              if args.lr_schedule == "cosine" else args.lr)
+        lr = (
+            keras.optimizers.schedules.CosineDecay(args.lr, max(1, steps), alpha=0.05)
+            if args.lr_schedule == "cosine"
+            else args.lr
+        )
         compile_model(model, args.loss, lr, outputs)
     model_input = tuple(model.input.shape[1:3])
     if model_input != input_size:
         input_size = model_input  # a fine-tuned model keeps the input size it was built for
-    train_batches = RoadBatches(train_samples, args.dataset, input_size, args.batch_size, args.augment, shuffle=True,
-                                seed=args.seed, outputs=outputs, workers=args.workers)
-    val_batches = RoadBatches(val_samples, args.dataset, input_size, args.batch_size, "none", outputs=outputs,
-                              workers=args.workers)
+    train_batches = RoadBatches(
+        train_samples,
+        args.dataset,
+        input_size,
+        args.batch_size,
+        args.augment,
+        shuffle=True,
+        seed=args.seed,
+        outputs=outputs,
+        workers=args.workers,
+    )
+    val_batches = RoadBatches(
+        val_samples, args.dataset, input_size, args.batch_size, "none", outputs=outputs, workers=args.workers
+    )
     config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    config.update(architecture=args.model if args.init_from is None else config.get("model"),
-                  params=int(model.count_params()), train_frames=len(train_samples), val_frames=len(val_samples),
-                  input_size=list(input_size), outputs=outputs,
-                  train_names=[s.name for s in train_samples], val_names=[s.name for s in val_samples])
+    config.update(
+        architecture=args.model if args.init_from is None else config.get("model"),
+        params=int(model.count_params()),
+        train_frames=len(train_samples),
+        val_frames=len(val_samples),
+        input_size=list(input_size),
+        outputs=outputs,
+        train_names=[s.name for s in train_samples],
+        val_names=[s.name for s in val_samples],
+    )
     if args.init_from is not None:
         config["architecture"] = _architecture_of(args.init_from)
     (out / "config.json").write_text(json.dumps(config, indent=2))
@@ -185,19 +221,32 @@ def train(args: argparse.Namespace) -> int:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5, patience=3))
     if args.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=args.early_stopping))
-    print(f"training {config['architecture']} ({config['params']:,} params) on {len(train_samples)} {args.dataset} "
-          f"frames, validating on {len(val_samples)}; input {input_size[1]}x{input_size[0]}; run folder '{out}'")
+    print(
+        f"training {config['architecture']} ({config['params']:,} params) on {len(train_samples)} {args.dataset} "
+        f"frames, validating on {len(val_samples)}; input {input_size[1]}x{input_size[0]}; run folder '{out}'"
+    )
     started = time.monotonic()
     try:
-        model.fit(train_batches, validation_data=val_batches, epochs=args.epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=2 if args.quiet else 1)
+        model.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=args.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=2 if args.quiet else 1,
+        )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is in '{out / 'last.keras'}'; continue with --resume",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: the last finished epoch is in '{out / 'last.keras'}'; continue with --resume",
+            file=sys.stderr,
+        )
         return 130
     if checkpoint.nan_epoch is not None:
-        print(f"error: the loss became NaN in epoch {checkpoint.nan_epoch}; training stopped and no checkpoint of "
-              f"that epoch was written (lower --lr?). Last good model: '{out / 'last.keras'}'", file=sys.stderr)
+        print(
+            f"error: the loss became NaN in epoch {checkpoint.nan_epoch}; training stopped and no checkpoint of "
+            f"that epoch was written (lower --lr?). Last good model: '{out / 'last.keras'}'",
+            file=sys.stderr,
+        )
         return 1
     if train_batches.frames_without_road:
         print(f"note: {train_batches.frames_without_road} training frames have no road pixels (kept as negatives)")
