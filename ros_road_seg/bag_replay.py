@@ -105,7 +105,7 @@ def replay(
             while loop == 0 or iteration < loop:
                 iteration += 1
                 start_wall, start_bag = None, None
-                for connection, timestamp, raw in reader.messages(connections=connections):
+                for connection, timestamp, raw in _checked_messages(reader, connections, path):
                     if start_wall is None:
                         start_wall, start_bag = time.monotonic(), timestamp
                     delay = (timestamp - start_bag) / 1e9 / rate - (time.monotonic() - start_wall)
@@ -124,15 +124,25 @@ def replay(
         finally:
             if own_node:
                 node.destroy_node()
-    except BagError:
-        raise
-    except Exception as error:  # noqa: BLE001 - a bag damaged after its header shows up while reading
-        if type(error).__module__.startswith("rosbags"):
-            raise BagError(f"bag '{path}' is damaged: {error}") from None
-        raise
     finally:
-        reader.close()
+        try:
+            reader.close()
+        except Exception:  # noqa: BLE001 - closing a damaged bag may fail too; the first error is reported
+            pass
     return {"sent": sent, "loops": iteration}
+
+
+def _checked_messages(reader, connections, path):
+    """reader.messages(), with damage found while reading (truncated MCAP, corrupt sqlite3) as a BagError."""
+    messages = reader.messages(connections=connections)
+    while True:
+        try:
+            item = next(messages)
+        except StopIteration:
+            return
+        except Exception as error:  # noqa: BLE001 - rosbags, mcap, sqlite3 and zstd raise their own types
+            raise BagError(f"bag '{path}' is damaged: {type(error).__name__}: {error}") from None
+        yield item
 
 
 def _wait_for_subscribers(node, publishers, timeout: float) -> None:

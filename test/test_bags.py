@@ -222,3 +222,20 @@ def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     assert "mean road IoU:" in result.stdout and "provider:           CPUExecutionProvider" in result.stdout
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", "the demo left processes running"
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_damaged_bag_is_one_clear_error(tmp_path, storage, damage):
+    frames_folder(tmp_path / "frames", 6)
+    bag = tmp_path / "bag"
+    convert(tmp_path / "frames", bag, storage=storage, progress=False)
+    data_file = next(p for p in bag.iterdir() if p.suffix in (".mcap", ".db3"))
+    raw = data_file.read_bytes()
+    if damage == "truncated":
+        data_file.write_bytes(raw[: len(raw) // 2])
+    else:
+        data_file.write_bytes(raw[:64] + bytes(len(raw) - 64))
+    result = run_tool("ros_road_seg.bag_replay", str(bag), "--wait", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bag_replay: error: bag" in result.stderr and "Traceback" not in result.stderr
