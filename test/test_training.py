@@ -28,6 +28,7 @@ from training.models import build_model
 from training.train import SafeCheckpoint, compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
+TINY = "--base-filters 4 --depth 2 --input-size 32 32 --quiet --workers 1".split()  # seconds per epoch on a CPU
 
 
 def target(road, valid=None):
@@ -84,21 +85,12 @@ def test_train_cli_writes_a_run_and_resumes(tmp_path):
         str(data),
         "--model",
         "unetpp",
-        "--base-filters",
-        "4",
-        "--depth",
-        "2",
-        "--input-size",
-        "32",
-        "32",
+        "--deep-supervision",
+        *TINY,
         "--batch-size",
         "4",
-        "--deep-supervision",
         "--out",
         str(out),
-        "--quiet",
-        "--workers",
-        "1",
     ]
     assert train_cli.main(common + ["--epochs", "1"]) == 0
     for name in ("best.keras", "last.keras", "history.csv", "config.json", "curves.png", "state.json"):
@@ -136,22 +128,13 @@ def test_sigint_keeps_the_last_checkpoint(tmp_path):
         "camvid",
         "--data",
         str(data),
-        "--base-filters",
-        "4",
-        "--depth",
-        "2",
-        "--input-size",
-        "32",
-        "32",
+        *TINY,
         "--batch-size",
         "2",
         "--epochs",
         "500",
         "--out",
         str(out),
-        "--quiet",
-        "--workers",
-        "1",
     ]
     process = subprocess.Popen(
         args,
@@ -177,35 +160,22 @@ def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny")
     data = make_kitti(tmp / "kitti", 6)
     out = tmp / "run"
-    assert (
-        train_cli.main(
-            [
-                "--dataset",
-                "kitti",
-                "--data",
-                str(data),
-                "--base-filters",
-                "4",
-                "--depth",
-                "2",
-                "--input-size",
-                "32",
-                "32",
-                "--batch-size",
-                "3",
-                "--epochs",
-                "1",
-                "--val",
-                "2",
-                "--out",
-                str(out),
-                "--quiet",
-                "--workers",
-                "1",
-            ]
-        )
-        == 0
-    )
+    args = [
+        "--dataset",
+        "kitti",
+        "--data",
+        str(data),
+        *TINY,
+        "--batch-size",
+        "3",
+        "--epochs",
+        "1",
+        "--val",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert train_cli.main(args) == 0
     return data, out
 
 

@@ -81,6 +81,13 @@ def monitored_metric(model: keras.Model) -> str:
     return "val_road_iou"
 
 
+def save_atomically(model: keras.Model, path: Path) -> None:
+    """Write next to ``path`` and rename: a Ctrl-C mid-save leaves the previous checkpoint, never half a file."""
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+
+
 class SafeCheckpoint(keras.callbacks.Callback):
     """Saves last.keras every finite epoch and best.keras when the validation IoU improves; never a NaN model."""
 
@@ -95,11 +102,11 @@ class SafeCheckpoint(keras.callbacks.Callback):
             self.nan_epoch = epoch + 1
             self.model.stop_training = True
             return
-        self.model.save(self.out / "last.keras")
+        save_atomically(self.model, self.out / "last.keras")
         value = float(logs.get(self.monitor, -math.inf))
         if value > self.best:
             self.best = value
-            self.model.save(self.out / "best.keras")
+            save_atomically(self.model, self.out / "best.keras")
         (self.out / "state.json").write_text(
             json.dumps({"epochs_done": epoch + 1, "best": self.best, "monitor": self.monitor})
         )

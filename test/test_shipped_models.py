@@ -1,0 +1,64 @@
+"""Every shipped model loads through the node's core, carries its metadata, and still finds the road.
+
+The IoU floors are regression guards set a few points under the figures measured when the models were made
+(models/README.md), not tuned targets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ros_road_seg.labels import read_label, road_masks
+from ros_road_seg.metrics import road_iou
+from ros_road_seg.segmenter import Segmenter
+from training_free_io import read_rgb_file
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+SAMPLE = ROOT / "sample_data" / "kitti"
+# model file -> floor for its mean road IoU on the 5 shipped KITTI frames (measured value minus ~3 points)
+KITTI_IOU_FLOORS = {
+    "unet16_camvid.onnx": 0.64,
+}
+REQUIRED_METADATA = (
+    "input_height",
+    "input_width",
+    "threshold",
+    "normalisation",
+    "architecture",
+    "base_filters",
+    "dataset",
+    "params",
+    "gmacs",
+    "parity_max_abs_diff",
+)
+
+
+def shipped_models() -> list[Path]:
+    return sorted(p for p in MODELS.glob("*.onnx") if not p.is_symlink())
+
+
+def test_every_shipped_model_has_a_floor_and_the_default_exists():
+    assert {p.name for p in shipped_models()} == set(KITTI_IOU_FLOORS)
+    default = MODELS / "road_seg_default.onnx"
+    assert default.resolve().name in KITTI_IOU_FLOORS
+
+
+@pytest.mark.parametrize("name", sorted(KITTI_IOU_FLOORS))
+def test_shipped_model_metadata_and_kitti_iou(name):
+    segmenter = Segmenter(MODELS / name, providers="cpu")
+    metadata = {k.removeprefix("road_seg."): v for k, v in segmenter.info.metadata.items()}
+    for key in REQUIRED_METADATA:
+        assert metadata.get(key), f"{name}: metadata '{key}' missing"
+    assert (int(metadata["input_height"]), int(metadata["input_width"])) == segmenter.input_size
+    assert float(metadata["parity_max_abs_diff"]) <= 1e-4
+    ious = []
+    for image_path in sorted((SAMPLE / "image_2").glob("*.png")):
+        road, valid = road_masks(read_label(SAMPLE / "semantic" / image_path.name), "kitti")
+        mask = segmenter.segment(read_rgb_file(image_path)).mask
+        ious.append(road_iou(mask, road, valid))
+    assert len(ious) == 5
+    assert np.mean(ious) >= KITTI_IOU_FLOORS[name], f"{name}: mean KITTI IoU {np.mean(ious):.4f}"
