@@ -280,3 +280,15 @@ def test_quantized_models_load_and_agree(tiny_run, tmp_path, precision):
     frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     difference = np.abs(reduced.probability(frame) - reference.probability(frame)).max()
     assert difference < 0.1, f"{precision} model drifts {difference:.3f} from float32"
+
+
+def test_export_deep_supervised_and_pruned_unetpp(tmp_path):
+    data = make_kitti(tmp_path / "k", 4)
+    run = tmp_path / "ds"
+    args = ["--dataset", "kitti", "--data", str(data), "--model", "unetpp", "--deep-supervision", *TINY]
+    assert train_cli.main(args + ["--batch-size", "2", "--epochs", "1", "--val", "1", "--out", str(run)]) == 0
+    full = export(run, tmp_path / "full.onnx")
+    pruned = export(run, tmp_path / "l1.onnx", prune_level=1)
+    assert pruned["road_seg.prune_level"] == "L1" and full["road_seg.prune_level"] == ""
+    assert float(pruned["road_seg.gmacs"]) < float(full["road_seg.gmacs"])
+    assert Segmenter(tmp_path / "l1.onnx", providers="cpu").input_size == (32, 32)

@@ -23,12 +23,16 @@ from ros_road_seg.errors import RoadSegError  # noqa: E402
 from training.batches import RoadBatches  # noqa: E402
 from training.data import kitti_samples  # noqa: E402
 from training.evaluate import evaluate, load_probability_fn  # noqa: E402
-from training.train import compile_model, load_keras_model  # noqa: E402
+from training.train import compile_model, freeze_batch_norm, load_keras_model  # noqa: E402
 
 
-def fine_tune_fold(init_from: Path, train_samples, steps: int, batch_size: int, lr: float, seed: int, out: Path):
+def fine_tune_fold(
+    init_from: Path, train_samples, steps: int, batch_size: int, lr: float, seed: int, out: Path, freeze_bn: bool
+):
     keras.utils.set_random_seed(seed)
     model = load_keras_model(init_from)
+    if freeze_bn:
+        freeze_batch_norm(model)
     outputs = len(model.outputs)
     compile_model(model, "bce_dice", keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.1), outputs)
     input_size = (int(model.input.shape[1]), int(model.input.shape[2]))
@@ -42,7 +46,9 @@ def fine_tune_fold(init_from: Path, train_samples, steps: int, batch_size: int, 
     return out
 
 
-def crossval(init_from: Path, data: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int) -> dict:
+def crossval(
+    init_from: Path, data: Path, out: Path, steps: int, batch_size: int, lr: float, seed: int, freeze_bn: bool = True
+) -> dict:
     samples = kitti_samples(data)
     if len(samples) < 2:
         raise RoadSegError(f"leave-one-out needs at least 2 labelled frames in '{data}', found {len(samples)}")
@@ -53,9 +59,8 @@ def crossval(init_from: Path, data: Path, out: Path, steps: int, batch_size: int
         started = time.monotonic()
         train_samples = [s for s in samples if s.name != held_out.name]
         assert held_out.name not in {s.name for s in train_samples}
-        model_path = fine_tune_fold(
-            init_from, train_samples, steps, batch_size, lr, seed + index, out / f"fold{index}_{held_out.name}.keras"
-        )
+        fold_path = out / f"fold{index}_{held_out.name}.keras"
+        model_path = fine_tune_fold(init_from, train_samples, steps, batch_size, lr, seed + index, fold_path, freeze_bn)
         tuned_fn, _, _ = load_probability_fn(model_path)
         tuned = evaluate(tuned_fn, size, [held_out], "kitti")["per_image"][0]
         before = evaluate(baseline_fn, size, [held_out], "kitti")["per_image"][0]
@@ -75,6 +80,7 @@ def crossval(init_from: Path, data: Path, out: Path, steps: int, batch_size: int
         )
         model_path.unlink()  # fold models are scaffolding, not deliverables
     report = {
+        "freeze_batchnorm": freeze_bn,
         "init_from": str(init_from),
         "data": str(data),
         "steps": steps,
@@ -97,13 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-from", type=Path, required=True, help="run folder or .keras to fine-tune")
     parser.add_argument("--data", type=Path, required=True, help="KITTI semantics folder")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=120, help="gradient steps per fold")
+    parser.add_argument("--steps", type=int, default=100, help="gradient steps per fold")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-batchnorm", action="store_true", help="update BatchNorm too (default: frozen)")
     args = parser.parse_args(argv)
     try:
-        report = crossval(args.init_from, args.data, args.out, args.steps, args.batch_size, args.lr, args.seed)
+        report = crossval(
+            args.init_from,
+            args.data,
+            args.out,
+            args.steps,
+            args.batch_size,
+            args.lr,
+            args.seed,
+            freeze_bn=not args.train_batchnorm,
+        )
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -37,7 +37,7 @@ def inference_model(model, prune_level: int | None = None):
     if prune_level is not None:
         return prune_unet_plus_plus(model, prune_level)
     if len(model.outputs) > 1:
-        return keras.Model(model.inputs, model.outputs[-1], name=model.name)
+        return keras.Model(model.input, model.outputs[-1], name=model.name)
     return model
 
 

@@ -143,7 +143,7 @@ def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
             f"prune level L{level}: model '{model.name}' has heads {heads}; pruning below the "
             "last level needs a model trained with deep supervision"
         ) from None
-    return keras.Model(model.inputs, head.output, name=f"{model.name}_l{level}")
+    return keras.Model(model.input, head.output, name=f"{model.name}_l{level}")
 
 
 def build_model(

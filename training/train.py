@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr-schedule", choices=("cosine", "plateau", "none"), default="cosine")
     parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="0 = off")
     parser.add_argument("--init-from", type=Path, default=None, help="run folder or .keras to fine-tune from")
+    parser.add_argument(
+        "--freeze-batchnorm", action="store_true", help="with --init-from: keep BatchNorm statistics (few frames)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.keras")
     parser.add_argument("--strategy", choices=("default", "mirrored"), default="default")
     parser.add_argument("--workers", type=int, default=2)
@@ -68,6 +71,13 @@ def resolve_keras_path(path: Path) -> Path:
     if not candidate.is_file():
         raise FileNotFoundError(f"no model at '{candidate}'")
     return candidate
+
+
+def freeze_batch_norm(model: keras.Model) -> None:
+    """Fine-tuning on a handful of frames: keep BatchNorm's CamVid statistics (inference mode while training)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 def load_keras_model(path: Path) -> keras.Model:
@@ -172,6 +182,8 @@ def train(args: argparse.Namespace) -> int:
             model = keras.saving.load_model(out / "last.keras", compile=False)
         elif args.init_from is not None:
             model = load_keras_model(args.init_from)
+            if args.freeze_batchnorm:
+                freeze_batch_norm(model)
         else:
             model = build_model(
                 args.model,
