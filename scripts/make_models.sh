@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
-# Reproduces the shipped models, their evaluation, the comparison report and the KITTI leave-one-out figures.
-# CPU only, about 2.5 hours on 2 cores. CAMVID and KITTI point at the data (defaults: the workspace's shared copy).
+# Reproduces the shipped models (models/README.md), their evaluation, the comparison report and the KITTI
+# leave-one-out figures. CPU only: about 3 hours on 2 cores. CAMVID and KITTI point at the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
 CAMVID="${CAMVID:-../shared/data/camvid}"
 KITTI="${KITTI:-sample_data/kitti}"
+common=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 1e-3 --seed 0 --quiet)
 
-python -m training.train --dataset camvid --data "$CAMVID" --model unet --base-filters 16 --epochs 30 \
-    --batch-size 8 --augment full --loss bce_dice --lr 1e-3 --seed 0 --out runs/unet16_camvid --quiet
-python -m training.train --dataset camvid --data "$CAMVID" --model unetpp --base-filters 16 --deep-supervision \
-    --epochs 24 --batch-size 8 --augment full --loss bce_dice --lr 1e-3 --seed 0 --out runs/unetpp16ds_camvid --quiet
+python -m training.train "${common[@]}" --model unet --base-filters 16 --epochs 30 --augment full --out runs/unet16_camvid
+python -m training.train "${common[@]}" --model unet --base-filters 16 --epochs 30 --augment flip --input-size 256 320 \
+    --out runs/unet16_256x320_camvid
+python -m training.train "${common[@]}" --model unetpp --base-filters 8 --deep-supervision --epochs 24 --augment full \
+    --out runs/unetpp8ds_camvid
 
-for run in unet16_camvid unetpp16ds_camvid; do
+for run in unet16_camvid unet16_256x320_camvid unetpp8ds_camvid; do
   python -m training.evaluate "runs/$run" --dataset camvid --data "$CAMVID" --split val --out "runs/$run"
   python -m training.evaluate "runs/$run" --dataset kitti --data "$KITTI" --split all --out "runs/$run"
+  python -m training.export "runs/$run" --out "runs/$run/model.onnx"
 done
-python -m training.export runs/unet16_camvid --out models/unet16_camvid.onnx
-python -m training.export runs/unetpp16ds_camvid --out models/unetpp16ds_camvid.onnx
 for level in 2 3; do
-  python -m training.export runs/unetpp16ds_camvid --prune "$level" --out "models/unetpp16ds_camvid_l$level.onnx"
+  python -m training.export runs/unetpp8ds_camvid --prune "$level" --out "runs/unetpp8ds_camvid/model_l$level.onnx"
 done
-python -m training.quantize models/unet16_camvid.onnx --calib "$CAMVID/train" --out models/unet16_camvid_int8.onnx
-python -m training.quantize models/unet16_camvid.onnx --precision fp16 --out models/unet16_camvid_fp16.onnx
-python -m training.compare runs/unet16_camvid runs/unetpp16ds_camvid --dataset camvid --data "$CAMVID" --out docs
-python -m training.compare runs/unet16_camvid runs/unetpp16ds_camvid --dataset kitti --data "$KITTI" --split all --out docs
+for run in unet16_camvid unet16_256x320_camvid; do
+  python -m training.quantize "runs/$run/model.onnx" --calib "$CAMVID/train" --out "runs/$run/model_int8.onnx"
+done
+python -m training.quantize runs/unet16_camvid/model.onnx --precision fp16 --out runs/unet16_camvid/model_fp16.onnx
+
+cp runs/unet16_camvid/model_int8.onnx models/unet16_camvid_int8.onnx
+cp runs/unet16_camvid/model.onnx models/unet16_camvid.onnx
+cp runs/unet16_camvid/model_fp16.onnx models/unet16_camvid_fp16.onnx
+cp runs/unet16_256x320_camvid/model_int8.onnx models/unet16_256x320_camvid_int8.onnx
+cp runs/unetpp8ds_camvid/model.onnx models/unetpp8ds_camvid.onnx
+
+python -m training.compare runs/unet16_camvid runs/unetpp8ds_camvid --dataset camvid --data "$CAMVID" --out docs
+python -m training.compare runs/unet16_camvid runs/unetpp8ds_camvid runs/unet16_256x320_camvid --dataset kitti \
+    --data "$KITTI" --split all --grid 5 --out docs
 python -m training.crossval --init-from runs/unet16_camvid --data "$KITTI" --out runs/kitti_loo_unet16
+python -c "import keras; keras.saving.load_model('runs/unet16_camvid/best.keras', compile=False).save('models/unet16_camvid.keras')"

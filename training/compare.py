@@ -89,7 +89,7 @@ def markdown(report: dict, title: str) -> str:
         f"## {title} ({report['frames']} frames)",
         "",
         "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | mean IoU full res | "
-        "mean IoU 224 | ceiling |",
+        "mean IoU at model input size | ceiling |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
