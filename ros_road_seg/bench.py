@@ -431,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     apply_fastdds_profile()
 
     segmenter = Segmenter(args.model, providers=args.providers)
-    report = {"model": str(args.model), "provider": segmenter.provider, "machine": machine(), "rows": []}
+    model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
+    report = {"model": model_name, "provider": segmenter.provider, "machine": machine(), "rows": []}
     rows = report["rows"]
     print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)
     size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"

@@ -204,7 +204,7 @@ def test_runtime_parameter_changes_are_validated(ros_context, red_model):
         assert not ok and "threshold 1.5 is outside [0, 1]" in reason
         ok, reason = set_parameter(client.node, service, "overlay_alpha", -1.0)
         assert not ok and "overlay_alpha" in reason
-        ok, reason = set_parameter(client.node, service, "model_path", "/tmp/other.onnx")
+        ok, reason = set_parameter(client.node, service, "model_path", "other.onnx")
         assert not ok
         # A valid change takes effect on the next frame: a threshold of 1.0 leaves no road at all.
         bright = np.full((40, 60, 3), 250, np.uint8)
