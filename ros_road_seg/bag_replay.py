@@ -101,11 +101,16 @@ def replay(
         sent = {c.topic: 0 for c in connections}
         topic_of = {c.id: c.topic for c in connections}
         iteration = 0
+        loop_gap_s = 0.0  # a loop starts one mean message interval after the last one, not back to back
         try:
             while loop == 0 or iteration < loop:
                 iteration += 1
-                start_wall, start_bag = None, None
+                start_wall, start_bag, last_bag, count = None, None, None, 0
+                if iteration > 1:
+                    time.sleep(loop_gap_s)
                 for connection, timestamp, raw in _checked_messages(reader, connections, path):
+                    count += 1
+                    last_bag = timestamp
                     if start_wall is None:
                         start_wall, start_bag = time.monotonic(), timestamp
                     delay = (timestamp - start_bag) / 1e9 / rate - (time.monotonic() - start_wall)
@@ -118,6 +123,8 @@ def replay(
                     publishers[connection.id].publish(bytes(raw))
                     sent[topic_of[connection.id]] += 1
                     rclpy.spin_once(node, timeout_sec=0)
+                if count > 1:
+                    loop_gap_s = (last_bag - start_bag) / 1e9 / (count - 1) / rate
             linger = time.monotonic() + 0.5  # let the middleware deliver the last frames before the node goes
             while time.monotonic() < linger:
                 rclpy.spin_once(node, timeout_sec=0.05)
