@@ -19,7 +19,6 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
 def _message_class(msgtype: str):
-    from rosgraph_msgs.msg import Clock  # noqa: F401 - keeps the import list honest about what we publish
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     classes = {

@@ -10,7 +10,6 @@ Same frames, same model, one process run, warm-up first. Prints a markdown table
 from __future__ import annotations
 
 import argparse
-import array
 import json
 import os
 import platform
@@ -23,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ros_road_seg.image_conversion import array_to_image_msg
 from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
 from ros_road_seg.segmenter import Segmenter
 from ros_road_seg.stats import summarize_ms
@@ -148,19 +148,21 @@ def profile_operators(model: Path, iterations: int = 50) -> list[tuple[str, floa
     return sorted(((op, 100.0 * t / grand) for op, t in totals.items()), key=lambda x: -x[1])
 
 
-def rss_mb(pid: int | None = None) -> float:
-    path = Path(f"/proc/{pid or os.getpid()}/status")
-    for line in path.read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _status_mb(pid: int | None, field: str) -> float:
+    for line in Path(f"/proc/{pid or os.getpid()}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory now (this process by default)."""
+    return _status_mb(pid, "VmRSS")
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+    """Peak resident memory of a process so far."""
+    return _status_mb(pid, "VmHWM")
 
 
 def bench_node(
@@ -217,9 +219,8 @@ def bench_node(
     )
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     publisher = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    message = Image(height=frame.shape[0], width=frame.shape[1], encoding="rgb8", step=frame.shape[1] * 3)
+    message = array_to_image_msg(frame, "rgb8")
     message.header.frame_id = "camera_color_left"
-    message.data = array.array("B", frame.tobytes())
     results = {}
     try:
         deadline = time.monotonic() + 60

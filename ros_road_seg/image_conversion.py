@@ -7,6 +7,8 @@ field, never a NumPy exception, a wrong picture or an out-of-memory crash.
 
 from __future__ import annotations
 
+import array
+
 import cv2
 import numpy as np
 from rosbags.image import ImageError, message_to_cvimage
@@ -127,11 +129,26 @@ def _peek_size(raw: np.ndarray) -> tuple[bool, tuple[int, int]]:
     return False, (0, 0)
 
 
-def fill_image_msg(msg, array: np.ndarray, encoding: str, header) -> None:
-    """Fill a ``sensor_msgs/Image`` from a contiguous uint8 HxW (mono8) or HxWx3 (rgb8) array, keeping ``header``."""
-    msg.header = header
-    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):
+    """A ``sensor_msgs/Image`` holding a copy of a uint8 HxW or HxWxC array (``header`` kept when given)."""
+    from sensor_msgs.msg import Image
+
+    pixels = np.ascontiguousarray(pixels)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
     msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = int(array.shape[1] * (1 if array.ndim == 2 else array.shape[2]) * array.dtype.itemsize)
-    msg.data = array.tobytes()
+    msg.step = int(pixels.strides[0])
+    msg.data = array.array("B", pixels.tobytes())  # array.array: rclpy copies it in one go, not per element
+    return msg
+
+
+def output_msg_to_array(msg) -> np.ndarray:
+    """The node's own mono8 (HxW) or rgb8 (HxWx3) outputs back as arrays (a view of ``msg.data``)."""
+    channels = {"mono8": 1, "rgb8": 3}.get(msg.encoding)
+    if channels is None:
+        raise ImageConversionError(f"encoding '{msg.encoding}' is not an output encoding (mono8, rgb8)")
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * channels]
+    return rows.reshape(msg.height, msg.width, channels) if channels == 3 else rows

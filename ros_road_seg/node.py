@@ -7,7 +7,6 @@ frames (counted) instead of queueing them.
 
 from __future__ import annotations
 
-import array
 import re
 import sys
 import threading
@@ -23,7 +22,12 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ros_road_seg.errors import ImageConversionError, RoadSegError
 from ros_road_seg.frame_slot import LatestFrameSlot
-from ros_road_seg.image_conversion import DEFAULT_MAX_PIXELS, compressed_msg_to_rgb, image_msg_to_rgb
+from ros_road_seg.image_conversion import (
+    DEFAULT_MAX_PIXELS,
+    array_to_image_msg,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+)
 from ros_road_seg.paths import apply_fastdds_profile, default_model_path
 from ros_road_seg.segmenter import PROVIDER_CHOICES, Segmenter, validate_alpha, validate_color, validate_threshold
 from ros_road_seg.stats import LatencyWindow, RateCounter, SequenceGapCounter
@@ -217,11 +221,11 @@ class RoadSegNode(Node):
         else:
             rgb = image_msg_to_rgb(msg, self.max_pixels)
         result = self.segmenter.segment(rgb)
-        self.mask_pub.publish(_to_image_msg(result.mask, "mono8", msg.header))
-        self.overlay_pub.publish(_to_image_msg(result.overlay, "rgb8", msg.header))
+        self.mask_pub.publish(array_to_image_msg(result.mask, "mono8", msg.header))
+        self.overlay_pub.publish(array_to_image_msg(result.overlay, "rgb8", msg.header))
         if self.probability_pub is not None:
             probability_u8 = (result.probability * 255.0 + 0.5).astype("uint8")
-            self.probability_pub.publish(_to_image_msg(probability_u8, "mono8", msg.header))
+            self.probability_pub.publish(array_to_image_msg(probability_u8, "mono8", msg.header))
         self.latency.add(time.monotonic() - arrived)
         self.served.tick()
 
@@ -299,17 +303,6 @@ class RoadSegNode(Node):
         self.slot.close()
         if self.worker is not None:
             self.worker.join(timeout=2.0)
-
-
-def _to_image_msg(image_array, encoding: str, header) -> Image:
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = int(image_array.shape[0]), int(image_array.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(image_array.strides[0])
-    msg.data = array.array("B", image_array.tobytes())
-    return msg
 
 
 def main(args: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
+from ros_road_seg.image_conversion import output_msg_to_array
 from ros_road_seg.labels import DATASETS, read_label, road_masks
 from ros_road_seg.metrics import road_iou
 from ros_road_seg.paths import apply_fastdds_profile
@@ -32,14 +33,6 @@ def read_index(path: Path) -> dict[int, str]:
         stamp, _, name = line.partition(",")
         index[int(stamp)] = name.strip()
     return index
-
-
-def image_array(msg) -> np.ndarray:
-    channels = {"mono8": 1, "rgb8": 3}.get(msg.encoding)
-    if channels is None:
-        raise RoadSegError(f"unexpected encoding '{msg.encoding}' on an output topic")
-    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * channels]
-    return data.reshape(msg.height, msg.width, channels) if channels == 3 else data
 
 
 class Recorder:
@@ -65,12 +58,12 @@ class Recorder:
         return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
     def _on_overlay(self, msg) -> None:
-        self.overlays[self._stamp(msg)] = image_array(msg).copy()
+        self.overlays[self._stamp(msg)] = output_msg_to_array(msg).copy()
         self.received += 1
         self.last_arrival = time.monotonic()
 
     def _on_mask(self, msg) -> None:
-        self.masks[self._stamp(msg)] = image_array(msg).copy()
+        self.masks[self._stamp(msg)] = output_msg_to_array(msg).copy()
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import os
 import signal
 import subprocess
@@ -17,6 +16,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
+
+from ros_road_seg.image_conversion import array_to_image_msg, output_msg_to_array
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,18 +151,10 @@ def make_image_msg(rgb: np.ndarray, encoding: str, stamp_sec: int, frame_id: str
         "mono8": cv2.COLOR_RGB2GRAY,
     }
     data = rgb if conversions[encoding] is None else cv2.cvtColor(rgb, conversions[encoding])
-    data = np.ascontiguousarray(data)
-    msg = Image()
+    msg = array_to_image_msg(data, encoding)
     msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_sec, 123
     msg.header.frame_id = frame_id
-    msg.height, msg.width = data.shape[:2]
-    msg.encoding = encoding
-    msg.step = data.strides[0]
-    msg.data = array.array("B", data.tobytes())
     return msg
 
 
-def image_msg_array(msg: Image) -> np.ndarray:
-    channels = {"mono8": 1, "rgb8": 3}[msg.encoding]
-    data = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, channels)
-    return data[:, :, 0] if channels == 1 else data
+image_msg_array = output_msg_to_array

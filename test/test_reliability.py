@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +20,7 @@ from sensor_msgs.msg import CompressedImage
 
 from onnx_fixtures import write_red_channel_model
 from ros_harness import ROOT, Client, NodeProcess, make_image_msg
+from ros_road_seg.bench import rss_mb
 from ros_road_seg.paths import default_model_path
 
 BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's error log must contain)
@@ -238,13 +238,6 @@ def test_signal_during_inference_exits_cleanly_within_2s(ros_context, kitti_fram
         node.stop()
     assert code == 0 and elapsed < 2.0, f"exit {code} after {elapsed:.2f} s\n{node.output}"
     assert "Traceback" not in node.output and "[ERROR]" not in node.output
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 SLOW_SUBSCRIBER = """

@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
+from ros_road_seg.bench import time_calls
 from ros_road_seg.segmenter import Segmenter, blend_overlay
+from ros_road_seg.stats import summarize_ms
 from training.data import DATASETS, load_sample
 from training.evaluate import evaluate, select_samples
 
@@ -34,14 +35,8 @@ def onnx_of(run: Path) -> Path:
 
 
 def cpu_ms_per_frame(segmenter: Segmenter, frames: list[np.ndarray], repeats: int = 3) -> float:
-    """p50 of the core end to end (frame in, mask + overlay out) on these frames."""
-    times = []
-    for _ in range(repeats):
-        for rgb in frames:
-            start = time.perf_counter()
-            segmenter.segment(rgb)
-            times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
+    """p50 of the core end to end (frame in, mask + overlay out) on these frames, timed as the benchmark does."""
+    return summarize_ms(time_calls(segmenter.segment, frames, repeats * len(frames), warmup=2))["p50_ms"]
 
 
 def label_of(path: Path) -> str:

@@ -221,7 +221,7 @@ def train(args: argparse.Namespace) -> int:
     )
     config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     config.update(
-        architecture=args.model if args.init_from is None else config.get("model"),
+        architecture=args.model if args.init_from is None else _architecture_of(args.init_from),
         params=int(model.count_params()),
         train_frames=len(train_samples),
         val_frames=len(val_samples),
@@ -230,8 +230,6 @@ def train(args: argparse.Namespace) -> int:
         train_names=[s.name for s in train_samples],
         val_names=[s.name for s in val_samples],
     )
-    if args.init_from is not None:
-        config["architecture"] = _architecture_of(args.init_from)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     monitor = monitored_metric(model)
     checkpoint = SafeCheckpoint(out, monitor, best)
