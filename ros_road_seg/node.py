@@ -282,6 +282,11 @@ class RoadSegNode(Node):
             "frames_lost_in_transport": (
                 str(self.transport_gaps.lost) if self.transport_gaps.supported else "unknown (no sequence numbers)"
             ),
+            "frames_published_before_first_received": (
+                str(self.transport_gaps.before_first)
+                if self.transport_gaps.supported
+                else "unknown (no sequence numbers)"
+            ),
             "frames_bad": str(self.bad_frames),
             "latency_p50_ms": f"{p50:.2f}",
             "latency_p99_ms": f"{p99:.2f}",

@@ -73,12 +73,15 @@ class SequenceGapCounter:
     """Frames lost before they reached us, from DDS publication sequence numbers (per publisher).
 
     A depth-1 best-effort subscription drops silently in the middleware; the gaps in each publisher's sequence
-    numbers make those drops visible, so that sent - served = lost in transport + stale + bad.
+    numbers make those drops visible, so that sent - served = lost in transport + stale + bad. Frames a publisher
+    sent before our first one from it (we joined late, or discovery was still settling) are counted apart, in
+    `before_first`: they are not transport losses, but without them the books do not balance.
     """
 
     def __init__(self) -> None:
         self._last: dict[object, int] = {}
         self.lost = 0
+        self.before_first = 0
         self.supported = True
 
     def observe(self, publisher_gid, sequence_number: int | None) -> None:
@@ -87,7 +90,9 @@ class SequenceGapCounter:
             return
         key = _hashable(publisher_gid)
         previous = self._last.get(key)
-        if previous is not None and sequence_number > previous + 1:
+        if previous is None:
+            self.before_first += sequence_number - 1  # DDS writers number their samples from 1
+        elif sequence_number > previous + 1:
             self.lost += sequence_number - previous - 1
         if previous is None or sequence_number > previous:
             self._last[key] = sequence_number

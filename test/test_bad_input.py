@@ -127,8 +127,9 @@ def test_sequence_gaps_count_transport_losses():
     counter = SequenceGapCounter()
     for seq in (1, 2, 5, 6, 10):
         counter.observe({"data": [1, 2]}, seq)
-    counter.observe({"data": [3]}, 1)  # a second publisher starts its own count
+    counter.observe({"data": [3]}, 4)  # a second publisher, joined after its first three frames
     assert counter.lost == 2 + 3 and counter.supported
+    assert counter.before_first == 0 + 3
     counter.observe({"data": [1, 2]}, None)
     assert not counter.supported
 
