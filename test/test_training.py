@@ -196,6 +196,8 @@ def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
         "val_iou_model_size",
     ):
         assert f"road_seg.{key}" in props, key
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "Resize" in ops and "Tile" not in ops, ops  # upsampling exported as Resize, not repeat chains
     segmenter = Segmenter(path, providers="cpu")
     assert segmenter.input_size == (32, 32) and segmenter.info.metadata["road_seg.dataset"] == "kitti"
     # The .keras and the .onnx give the same IoU through the one evaluation path.
@@ -292,3 +294,19 @@ def test_export_deep_supervised_and_pruned_unetpp(tmp_path):
     assert pruned["road_seg.prune_level"] == "L1" and full["road_seg.prune_level"] == ""
     assert float(pruned["road_seg.gmacs"]) < float(full["road_seg.gmacs"])
     assert Segmenter(tmp_path / "l1.onnx", providers="cpu").input_size == (32, 32)
+
+
+def test_fine_tune_keeps_the_source_architecture(tiny_run, tmp_path):
+    """--init-from: the new run records what the model is (width, depth) from its source, not CLI defaults."""
+    data, run = tiny_run
+    out = tmp_path / "tuned"
+    args = ["--dataset", "kitti", "--data", str(data), "--init-from", str(run), "--freeze-batchnorm"]
+    args += ["--epochs", "1", "--batch-size", "3", "--val", "2", "--quiet", "--workers", "1", "--out", str(out)]
+    assert train_cli.main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    source = json.loads((run / "config.json").read_text())
+    for key in ("model", "architecture", "base_filters", "depth"):
+        assert config[key] == source[key], key
+    assert config["input_size"] == source["input_size"]
+    tuned = keras.saving.load_model(out / "best.keras", compile=False)
+    assert tuned.count_params() == source["params"]

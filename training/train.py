@@ -220,8 +220,10 @@ def train(args: argparse.Namespace) -> int:
         val_samples, args.dataset, input_size, args.batch_size, "none", outputs=outputs, workers=args.workers
     )
     config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    config.update(architecture=args.model)
+    if args.init_from is not None:
+        config.update(_architecture_of(args.init_from))
     config.update(
-        architecture=args.model if args.init_from is None else _architecture_of(args.init_from),
         params=int(model.count_params()),
         train_frames=len(train_samples),
         val_frames=len(val_samples),
@@ -272,12 +274,23 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _architecture_of(path: Path) -> str:
+ARCHITECTURE_KEYS = (
+    "model",
+    "architecture",
+    "base_filters",
+    "depth",
+    "deep_supervision",
+    "no_batch_norm",
+    "course_head",
+)
+
+
+def _architecture_of(path: Path) -> dict:
+    """What a fine-tuned model *is* comes from the run it started from, not from this run's CLI defaults."""
     folder = path if path.is_dir() else path.parent
     config = folder / "config.json"
-    if config.is_file():
-        return json.loads(config.read_text()).get("architecture", "unknown")
-    return "unknown"
+    source = json.loads(config.read_text()) if config.is_file() else {}
+    return {key: source.get(key, "unknown") for key in ARCHITECTURE_KEYS}
 
 
 def _strategy_scope(name: str):
