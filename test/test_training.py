@@ -196,8 +196,6 @@ def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
         "val_iou_model_size",
     ):
         assert f"road_seg.{key}" in props, key
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
-    assert "Resize" in ops and "Tile" not in ops, ops  # upsampling exported as Resize, not repeat chains
     segmenter = Segmenter(path, providers="cpu")
     assert segmenter.input_size == (32, 32) and segmenter.info.metadata["road_seg.dataset"] == "kitti"
     # The .keras and the .onnx give the same IoU through the one evaluation path.
@@ -310,3 +308,20 @@ def test_fine_tune_keeps_the_source_architecture(tiny_run, tmp_path):
     assert config["input_size"] == source["input_size"]
     tuned = keras.saving.load_model(out / "best.keras", compile=False)
     assert tuned.count_params() == source["params"]
+
+
+def test_export_upsampling_as_resize_keeps_the_outputs(tiny_run, tmp_path):
+    """--upsample resize swaps the Tile chains for one Resize per upsampling, and the outputs do not change."""
+    _, run = tiny_run
+    paths = {mode: tmp_path / f"{mode}.onnx" for mode in ("repeat", "resize")}
+    for mode, path in paths.items():
+        metadata = export(run, path, upsample=mode)
+        assert float(metadata["road_seg.parity_max_abs_diff"]) <= 1e-4
+    ops = {mode: {node.op_type for node in onnx.load(str(path)).graph.node} for mode, path in paths.items()}
+    assert "Tile" in ops["repeat"] and "Resize" not in ops["repeat"], ops["repeat"]
+    assert "Resize" in ops["resize"] and "Tile" not in ops["resize"], ops["resize"]
+    inputs = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    outputs = [Segmenter(path, providers="cpu").session.run(None, {"image": inputs})[0] for path in paths.values()]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    with pytest.raises(ValueError, match="upsample"):
+        export(run, tmp_path / "x.onnx", upsample="bilinear")
