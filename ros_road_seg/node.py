@@ -273,20 +273,19 @@ class RoadSegNode(Node):
             level, message = DiagnosticStatus.ERROR, "receiving frames but serving none"
         elif self.bad_frames:
             level, message = DiagnosticStatus.WARN, f"bad frames: {self.bad_frames}; last: {self.last_error}"
+        gaps = self.transport_gaps
+
+        def gap_count(count: int) -> str:
+            return str(count) if gaps.supported else "unknown (no sequence numbers)"
+
         values = {
             "fps_in": f"{self.received.rate_since_last():.2f}",
             "fps_out": f"{self.served.rate_since_last():.2f}",
             "frames_received": str(self.received.total),
             "frames_served": str(self.served.total),
             "frames_dropped_stale": str(self.slot.dropped),
-            "frames_lost_in_transport": (
-                str(self.transport_gaps.lost) if self.transport_gaps.supported else "unknown (no sequence numbers)"
-            ),
-            "frames_published_before_first_received": (
-                str(self.transport_gaps.before_first)
-                if self.transport_gaps.supported
-                else "unknown (no sequence numbers)"
-            ),
+            "frames_lost_in_transport": gap_count(gaps.lost),
+            "frames_published_before_first_received": gap_count(gaps.before_first),
             "frames_bad": str(self.bad_frames),
             "latency_p50_ms": f"{p50:.2f}",
             "latency_p99_ms": f"{p99:.2f}",

@@ -6,7 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from training.models import build_model, build_unet, build_unet_plus_plus, count_macs, prune_unet_plus_plus
+from training.models import (
+    build_model,
+    build_unet,
+    build_unet_plus_plus,
+    count_macs,
+    describe_model,
+    prune_unet_plus_plus,
+)
 
 
 def test_course_unet_parameter_count():
@@ -83,3 +90,21 @@ def test_count_macs_by_hand():
     inputs = keras.Input((8, 8, 3))
     outputs = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     assert count_macs(keras.Model(inputs, outputs)) == 8 * 8 * 3 * 3 * 3 * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"architecture": "unet", "base_filters": 4, "depth": 2, "batch_norm": True, "course_head": False},
+        {"architecture": "unet", "base_filters": 2, "depth": 3, "batch_norm": False, "course_head": True},
+        {"architecture": "unetpp", "base_filters": 3, "depth": 2, "batch_norm": True, "deep_supervision": True},
+    ],
+)
+def test_describe_model_reads_the_build_arguments_back(kwargs):
+    model = build_model(input_shape=(32, 32, 3), **kwargs)
+    described = describe_model(model)
+    assert described["architecture"] == described["model"] == kwargs["architecture"]
+    assert described["base_filters"] == kwargs["base_filters"] and described["depth"] == kwargs["depth"]
+    assert described["no_batch_norm"] == (not kwargs["batch_norm"])
+    assert described["course_head"] == kwargs.get("course_head", False)
+    assert described["deep_supervision"] == kwargs.get("deep_supervision", False)

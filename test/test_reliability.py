@@ -264,29 +264,29 @@ def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
         client = Client(ns)
         assert client.wait_connected(), node.output
         message = make_image_msg(kitti_frame, "rgb8", 0)
-        sent_at: dict[int, float] = {}
-        sent = 0
+        sent_at: dict[int, float] = {}  # header stamp (ns) -> publish time
+
+        def publish_next() -> None:
+            index = len(sent_at)
+            message.header.stamp.sec, message.header.stamp.nanosec = index // 1000, (index % 1000) * 1000
+            sent_at[message.header.stamp.sec * 10**9 + message.header.stamp.nanosec] = time.monotonic()
+            client.publisher.publish(message)
+
         start_time = time.monotonic()
         rss_samples = {}
         while time.monotonic() - start_time < 30.0:
-            target = start_time + sent * 0.01
+            target = start_time + len(sent_at) * 0.01
             while time.monotonic() < target:
                 rclpy.spin_once(client.node, timeout_sec=max(0.0, min(0.002, target - time.monotonic())))
-            message.header.stamp.sec, message.header.stamp.nanosec = divmod(sent, 1000)[0], (sent % 1000) * 1000
-            sent_at[message.header.stamp.sec * 10**9 + message.header.stamp.nanosec] = time.monotonic()
-            client.publisher.publish(message)
-            sent += 1
+            publish_next()
             for mark in (5, 10, 29):
                 if mark not in rss_samples and time.monotonic() - start_time >= mark:
                     rss_samples[mark] = rss_mb(node.process.pid)
         client.spin_for(1.0)
-        # one more frame on a quiet line: once it arrives, losses at the end of the flood show as a sequence gap
-        message.header.stamp.sec, message.header.stamp.nanosec = divmod(sent, 1000)[0], (sent % 1000) * 1000
-        sent_at[message.header.stamp.sec * 10**9 + message.header.stamp.nanosec] = time.monotonic()
-        client.publisher.publish(message)
-        sent += 1
+        publish_next()  # one more on a quiet line: once it arrives, losses at the end of the flood show as a gap
         client.spin_for(3.0)  # quiesce: last frames served, last diagnostics out
         values = client.latest_diagnostic_values()
+        sent = len(sent_at)
     finally:
         slow.terminate()
         slow.wait(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import math
 import os
 import signal
@@ -295,19 +296,25 @@ def test_export_deep_supervised_and_pruned_unetpp(tmp_path):
 
 
 def test_fine_tune_keeps_the_source_architecture(tiny_run, tmp_path):
-    """--init-from: the new run records what the model is (width, depth) from its source, not CLI defaults."""
+    """--init-from: the new run records what the model is (width, depth) read from the model, not CLI defaults,
+    also when the source is a bare .keras file with no run folder around it (the README's fine-tuning route)."""
     data, run = tiny_run
-    out = tmp_path / "tuned"
-    args = ["--dataset", "kitti", "--data", str(data), "--init-from", str(run), "--freeze-batchnorm"]
-    args += ["--epochs", "1", "--batch-size", "3", "--val", "2", "--quiet", "--workers", "1", "--out", str(out)]
-    assert train_cli.main(args) == 0
-    config = json.loads((out / "config.json").read_text())
     source = json.loads((run / "config.json").read_text())
-    for key in ("model", "architecture", "base_filters", "depth"):
-        assert config[key] == source[key], key
-    assert config["input_size"] == source["input_size"]
-    tuned = keras.saving.load_model(out / "best.keras", compile=False)
-    assert tuned.count_params() == source["params"]
+    assert (source["architecture"], source["base_filters"], source["depth"]) == ("unet", 4, 2)  # TINY's arguments
+    bare = tmp_path / "bare" / "weights.keras"
+    bare.parent.mkdir()
+    shutil.copy(run / "best.keras", bare)
+    for index, init_from in enumerate((run, bare)):
+        out = tmp_path / f"tuned{index}"
+        args = ["--dataset", "kitti", "--data", str(data), "--init-from", str(init_from), "--freeze-batchnorm"]
+        args += ["--epochs", "1", "--batch-size", "3", "--val", "2", "--quiet", "--workers", "1", "--out", str(out)]
+        assert train_cli.main(args) == 0
+        config = json.loads((out / "config.json").read_text())
+        for key in ("model", "architecture", "base_filters", "depth", "deep_supervision", "no_batch_norm"):
+            assert config[key] == source[key], (init_from, key, config[key], source[key])
+        assert config["input_size"] == source["input_size"]
+        tuned = keras.saving.load_model(out / "best.keras", compile=False)
+        assert tuned.count_params() == source["params"]
 
 
 def test_export_upsampling_as_resize_keeps_the_outputs(tiny_run, tmp_path):

@@ -146,6 +146,22 @@ def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
     return keras.Model(model.input, head.output, name=f"{model.name}_l{level}")
 
 
+def describe_model(model: keras.Model) -> dict:
+    """What a built or loaded model *is* (the build arguments), read from its layers: a ``.keras`` file without
+    its run folder still says its width, so a fine-tuned run records the truth rather than CLI defaults."""
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    architecture = {"unet": "unet", "unet_plus_plus": "unetpp"}.get(model.name, "unknown")
+    return {
+        "model": architecture,
+        "architecture": architecture,
+        "base_filters": int(convs[0].filters) if convs else "unknown",
+        "depth": sum(isinstance(layer, layers.MaxPooling2D) for layer in model.layers),
+        "deep_supervision": len(model.outputs) > 1,
+        "no_batch_norm": not any(isinstance(layer, layers.BatchNormalization) for layer in model.layers),
+        "course_head": any(layer.name == "pre_head_conv" for layer in model.layers),
+    }
+
+
 def build_model(
     architecture: str,
     input_shape=(224, 224, 3),

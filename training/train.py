@@ -24,7 +24,7 @@ from training.augment import AUGMENTATIONS  # noqa: E402
 from training.batches import RoadBatches  # noqa: E402
 from training.data import DATASETS, KITTI_DEFAULT_VAL_COUNT, load_dataset  # noqa: E402
 from training.losses import LOSSES, RoadIoU, get_loss  # noqa: E402
-from training.models import ARCHITECTURES, build_model  # noqa: E402
+from training.models import ARCHITECTURES, build_model, describe_model  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -220,9 +220,7 @@ def train(args: argparse.Namespace) -> int:
         val_samples, args.dataset, input_size, args.batch_size, "none", outputs=outputs, workers=args.workers
     )
     config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    config.update(architecture=args.model)
-    if args.init_from is not None:
-        config.update(_architecture_of(args.init_from))
+    config.update(describe_model(model))  # from the model itself: right for --init-from and --resume too
     config.update(
         params=int(model.count_params()),
         train_frames=len(train_samples),
@@ -272,25 +270,6 @@ def train(args: argparse.Namespace) -> int:
     plot_curves(out / "history.csv", out / "curves.png")
     print(f"done in {time.monotonic() - started:.0f} s; best {monitor} {checkpoint.best:.4f} -> '{out / 'best.keras'}'")
     return 0
-
-
-ARCHITECTURE_KEYS = (
-    "model",
-    "architecture",
-    "base_filters",
-    "depth",
-    "deep_supervision",
-    "no_batch_norm",
-    "course_head",
-)
-
-
-def _architecture_of(path: Path) -> dict:
-    """What a fine-tuned model *is* comes from the run it started from, not from this run's CLI defaults."""
-    folder = path if path.is_dir() else path.parent
-    config = folder / "config.json"
-    source = json.loads(config.read_text()) if config.is_file() else {}
-    return {key: source.get(key, "unknown") for key in ARCHITECTURE_KEYS}
 
 
 def _strategy_scope(name: str):
