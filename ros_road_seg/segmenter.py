@@ -85,6 +85,14 @@ def resize_probability(
     return cv2.resize(probability, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label or mask to (height, width): labels are never interpolated."""
+    height, width = size
+    if mask.shape[:2] == (height, width):
+        return mask
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
 def threshold_mask(probability: np.ndarray, threshold: float, out: np.ndarray | None = None) -> np.ndarray:
     """Road where probability > threshold: uint8 0/255, the ROS mono8 mask convention."""
     if probability.size == 1:  # OpenCV reads a 1x1 array as a scalar and refuses to compare it

@@ -44,13 +44,15 @@ def make_kitti(root: Path, count: int = 6, size: tuple[int, int] = (48, 64)) -> 
     return root
 
 
-def make_camvid(root: Path, train: int = 6, val: int = 3, size: tuple[int, int] = (48, 64)) -> Path:
-    """``root/{train,trainannot,val,valannot}`` with road = 3 and an ignore (11) band on the top row."""
+def make_camvid(root: Path, train: int = 6, val: int = 3, size: tuple[int, int] = (48, 64), sequences: int = 1) -> Path:
+    """``root/{train,trainannot,val,valannot}`` with road = 3 and an ignore (11) band on the top row; frame names
+    carry a sequence prefix like CamVid's (``seq0_f000``), frames dealt round-robin over ``sequences``."""
     for split, count, offset in (("train", train, 0), ("val", val, 100)):
         for index in range(count):
             rgb, road = synthetic_frame(index + offset, size)
             label = np.where(road == 1, 3, 1).astype(np.uint8)
             label[0] = 11
-            write_png(root / split / f"f{index:03d}.png", rgb)
-            write_png(root / f"{split}annot" / f"f{index:03d}.png", label)
+            name = f"seq{(index + offset) % sequences}_f{index + offset:03d}.png"
+            write_png(root / split / name, rgb)
+            write_png(root / f"{split}annot" / name, label)
     return root

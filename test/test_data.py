@@ -9,7 +9,18 @@ import pytest
 from ros_road_seg.errors import DatasetError
 from synthetic_data import make_camvid, make_kitti, synthetic_frame, write_png
 from training.augment import apply_augmentation, build_augmentation
-from training.data import Sample, kitti_samples, load_dataset, load_sample, split_validation
+from training.data import (
+    Sample,
+    block_folds,
+    camvid_samples,
+    exclude,
+    kitti_samples,
+    load_dataset,
+    load_sample,
+    parse_mix,
+    sequence_folds,
+    split_validation,
+)
 
 
 def test_kitti_pairs_by_name_not_by_position(tmp_path):
@@ -22,7 +33,7 @@ def test_kitti_pairs_by_name_not_by_position(tmp_path):
     samples = kitti_samples(root)
     assert [s.name for s in samples] == ["a", "b", "c"]
     for sample in samples:
-        loaded = load_sample(sample, "kitti")
+        loaded = load_sample(sample)
         index = int(loaded.rgb[0, 0, 0]) // 40
         assert loaded.road.sum() == (index + 1) * 10
 
@@ -61,27 +72,27 @@ def test_corrupt_image_is_named(tmp_path, damage):
     path.write_bytes({"truncated": data[: len(data) // 3], "garbage": b"not a png at all", "empty": b""}[damage])
     sample = next(s for s in kitti_samples(root) if s.name == "000001_10")
     with pytest.raises(DatasetError, match="000001_10.png"):
-        load_sample(sample, "kitti")
+        load_sample(sample)
 
 
 def test_rgb_label_rejected(tmp_path):
     root = make_kitti(tmp_path / "k", 2)
     write_png(root / "training" / "semantic" / "000000_10.png", np.zeros((48, 64, 3), np.uint8))
     with pytest.raises(DatasetError, match="3 channels"):
-        load_sample(kitti_samples(root)[0], "kitti")
+        load_sample(kitti_samples(root)[0])
 
 
 def test_size_mismatch_rejected(tmp_path):
     root = make_kitti(tmp_path / "k", 2)
     write_png(root / "training" / "semantic" / "000000_10.png", np.zeros((40, 64), np.uint8))
     with pytest.raises(DatasetError, match="64x48 but label .* is 64x40"):
-        load_sample(kitti_samples(root)[0], "kitti")
+        load_sample(kitti_samples(root)[0])
 
 
 def test_label_without_road_loads(tmp_path):
     root = make_kitti(tmp_path / "k", 2)
     write_png(root / "training" / "semantic" / "000000_10.png", np.full((48, 64), 26, np.uint8))
-    loaded = load_sample(kitti_samples(root)[0], "kitti")
+    loaded = load_sample(kitti_samples(root)[0])
     assert loaded.road.sum() == 0
 
 
@@ -89,7 +100,7 @@ def test_camvid_ignore_label_and_own_val_folder(tmp_path):
     root = make_camvid(tmp_path / "c", train=4, val=2)
     train, val = load_dataset("camvid", root)
     assert len(train) == 4 and len(val) == 2
-    loaded = load_sample(val[0], "camvid")
+    loaded = load_sample(val[0])
     assert loaded.valid[0].sum() == 0 and loaded.valid[1:].all()
     assert set(np.unique(loaded.road)) <= {0, 1}
 
@@ -138,7 +149,7 @@ def test_batches_are_full_and_shuffled(tmp_path):
 
     root = make_kitti(tmp_path / "k", 10)
     samples = kitti_samples(root)
-    batches = RoadBatches(samples, "kitti", (32, 32), batch_size=4, augmentation="none", shuffle=True, seed=3)
+    batches = RoadBatches(samples, (32, 32), batch_size=4, augmentation="none", shuffle=True, seed=3)
     assert len(batches) == 3  # 4 + 4 + 2: the last partial batch is kept
     seen = []
     for index in range(len(batches)):
@@ -152,10 +163,109 @@ def test_batches_are_full_and_shuffled(tmp_path):
     first_order = batches.order.copy()
     batches.on_epoch_end()
     assert not np.array_equal(first_order, batches.order)
-    again = RoadBatches(samples, "kitti", (32, 32), batch_size=4, shuffle=True, seed=3)
+    again = RoadBatches(samples, (32, 32), batch_size=4, shuffle=True, seed=3)
     assert np.array_equal(again.order, first_order)
 
 
 def test_synthetic_frame_has_road():
     rgb, road = synthetic_frame(0)
     assert road.any() and rgb.dtype == np.uint8
+
+
+def _names(samples):
+    return [s.name for s in samples]
+
+
+def test_block_folds_are_consecutive_and_disjoint():
+    samples = [Sample(f"{i:06d}_10", None, None) for i in range(32)]
+    folds = block_folds(list(reversed(samples)), 4)  # order of the input does not matter: names do
+    assert [_names(f.held_out) for f in folds] == [[f"{i:06d}_10" for i in range(8 * k, 8 * k + 8)] for k in range(4)]
+    for fold in folds:
+        assert not set(_names(fold.held_out)) & set(_names(fold.train)) and not fold.buffer
+        assert len(fold.train) == 24
+    uneven = block_folds(samples[:10], 3)
+    assert [len(f.held_out) for f in uneven] == [3, 4, 3]
+    assert sorted(n for f in uneven for n in _names(f.held_out)) == _names(samples[:10])
+
+
+def test_block_folds_gap_leaves_the_neighbours_out():
+    samples = [Sample(f"{i:02d}", None, None) for i in range(12)]
+    folds = block_folds(samples, 3, gap=2)
+    middle = folds[1]
+    assert _names(middle.held_out) == ["04", "05", "06", "07"]
+    assert _names(middle.buffer) == ["02", "03", "08", "09"]
+    assert _names(middle.train) == ["00", "01", "10", "11"]
+    assert _names(folds[0].buffer) == ["04", "05"] and _names(folds[0].train) == [f"{i:02d}" for i in range(6, 12)]
+    with pytest.raises(DatasetError, match="folds"):
+        block_folds(samples, 13)
+    with pytest.raises(DatasetError, match="leaves no training frame"):
+        block_folds(samples[:4], 2, gap=2)
+
+
+def test_sequence_folds_hold_out_whole_sequences(tmp_path):
+    root = make_camvid(tmp_path / "c", train=9, val=3, sequences=3)
+    samples = camvid_samples(root, "train") + camvid_samples(root, "val")
+    folds = sequence_folds(samples)
+    assert [f.name for f in folds] == ["seq0", "seq1", "seq2"]
+    for fold in folds:
+        assert {n.split("_")[0] for n in _names(fold.held_out)} == {fold.name}
+        assert fold.name not in {n.split("_")[0] for n in _names(fold.train)}
+        assert len(fold.held_out) + len(fold.train) == 12
+
+
+def test_exclude_by_pattern_and_mix_spec():
+    samples = [Sample(f"{i:06d}_10", None, None) for i in range(8)]
+    kept, dropped = exclude(samples, ["00000[0-4]_10"])
+    assert _names(dropped) == [f"{i:06d}_10" for i in range(5)]
+    assert _names(kept) == ["000005_10", "000006_10", "000007_10"]
+    source = parse_mix("camvid:/data/cam:vid:0.25")  # a colon inside the path is kept
+    assert (source.dataset, str(source.path), source.share) == ("camvid", "/data/cam:vid", 0.25)
+    for bad, reason in (("camvid:/x:half", "not a number"), ("camvid:/x", "PATH"), ("camvid:/x:1.5", "in")):
+        with pytest.raises(ValueError, match=reason):
+            parse_mix(bad)
+
+
+def test_mixed_batches_use_each_datasets_own_labels(tmp_path):
+    """KITTI road is id 7 and CamVid road id 3 with 11 ignored: a KITTI label holding 3 and a CamVid label holding 7
+    must not become road. Targets are checked against labels read here with OpenCV (the oracle)."""
+    from training.batches import RoadBatches
+
+    kitti = make_kitti(tmp_path / "k", 4)
+    camvid = make_camvid(tmp_path / "c", train=3, val=1)
+    for folder, decoy in ((kitti / "training" / "semantic", 3), (camvid / "trainannot", 7)):
+        for path in folder.glob("*.png"):
+            label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            label[-4:, :8] = decoy  # a patch of the other dataset's road id, bottom left
+            assert cv2.imwrite(str(path), label)
+    primary, pool = kitti_samples(kitti), camvid_samples(camvid, "train")
+    batches = RoadBatches(primary, (48, 64), batch_size=5, mix=[(pool, 0.5)], repeat=2, shuffle=True, seed=1)
+    assert len(batches.order) == 8 + 8 and len(batches) == 4
+    checked = {"kitti": 0, "camvid": 0}
+    for batch_index in range(len(batches)):
+        images, targets = batches[batch_index]
+        assert images.shape[1:] == (48, 64, 3) and targets.shape[1:] == (48, 64, 2) and images.dtype == np.float32
+        for slot, index in enumerate(batches.order[batch_index * 5 : batch_index * 5 + 5]):
+            sample = batches.samples[index]
+            label = cv2.imread(str(sample.label_path), cv2.IMREAD_UNCHANGED)
+            road_id, ignore_id = (7, None) if sample.dataset == "kitti" else (3, 11)
+            np.testing.assert_array_equal(targets[slot, ..., 0], (label == road_id).astype(np.float32))
+            expected_valid = np.ones(label.shape, np.float32) if ignore_id is None else (label != ignore_id)
+            np.testing.assert_array_equal(targets[slot, ..., 1], expected_valid.astype(np.float32))
+            assert targets[slot, -4:, :8, 0].max() == 0  # the decoy patch is not road
+            checked[sample.dataset] += 1
+    assert checked == {"kitti": 8, "camvid": 8}
+
+
+def test_mixed_pool_is_walked_evenly_across_epochs(tmp_path):
+    from training.batches import RoadBatches
+
+    primary = kitti_samples(make_kitti(tmp_path / "k", 4))
+    pool = camvid_samples(make_camvid(tmp_path / "c", train=6, val=1), "train")
+    batches = RoadBatches(primary, (32, 32), batch_size=4, mix=[(pool, 0.6)], shuffle=True, seed=0)
+    counts = np.zeros(len(primary) + len(pool), int)
+    for _ in range(6):
+        np.add.at(counts, batches.order, 1)
+        assert (batches.order < len(primary)).sum() == 4  # every KITTI frame once per epoch
+        batches.on_epoch_end()
+    assert (counts[: len(primary)] == 6).all()
+    assert (counts[len(primary) :] == 6).all()  # 6 draws per epoch x 6 epochs over 6 frames: each exactly 6 times

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import shutil
 import math
@@ -25,8 +26,8 @@ from training.batches import RoadBatches
 from training.data import kitti_samples
 from training.export import ExportError, check_parity, export
 from training.losses import RoadIoU, bce_dice, masked_bce
-from training.models import build_model
-from training.train import SafeCheckpoint, compile_model
+from training.models import build_model, compile_model
+from training.train import SafeCheckpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = "--base-filters 4 --depth 2 --input-size 32 32 --quiet --workers 1".split()  # seconds per epoch on a CPU
@@ -67,7 +68,7 @@ def test_ignore_pixels_count_nowhere():
 def test_one_epoch_lowers_the_loss(tmp_path):
     keras.utils.set_random_seed(0)
     samples = kitti_samples(make_kitti(tmp_path / "k", 8))
-    batches = RoadBatches(samples, "kitti", (32, 32), batch_size=4, augmentation="flip", shuffle=True)
+    batches = RoadBatches(samples, (32, 32), batch_size=4, augmentation="flip", shuffle=True)
     model = build_model("unet", (32, 32, 3), base_filters=4, depth=2)
     compile_model(model, "bce_dice", 3e-3, 1)
     before = model.evaluate(batches, verbose=0, return_dict=True)["loss"]
@@ -203,8 +204,8 @@ def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
     samples = kitti_samples(data)
     keras_fn, size, _ = evaluate_cli.load_probability_fn(run)
     onnx_fn, _, _ = evaluate_cli.load_probability_fn(path)
-    keras_result = evaluate_cli.evaluate(keras_fn, size, samples, "kitti")
-    onnx_result = evaluate_cli.evaluate(onnx_fn, size, samples, "kitti")
+    keras_result = evaluate_cli.evaluate(keras_fn, size, samples)
+    onnx_result = evaluate_cli.evaluate(onnx_fn, size, samples)
     assert keras_result["mean_iou_full"] == pytest.approx(onnx_result["mean_iou_full"], abs=1e-3)
     assert 0.0 <= onnx_result["mean_ceiling"] <= 1.0 and onnx_result["frames"] == 6
 
@@ -249,17 +250,69 @@ def test_bce_dice_is_sum():
     )
 
 
-def test_crossval_never_scores_a_training_frame(tiny_run, tmp_path):
-    from training.crossval import crossval
+def test_block_crossval_trains_the_recipe_without_the_held_out_block(tmp_path):
+    """4 blocks of 2 over 8 frames, gap 1: every frame is held out exactly once, never trained on in its own fold,
+    and the frames beside its block are left out too; the CamVid mix comes along in every fold."""
+    from training import crossval as crossval_cli
 
-    data = make_kitti(tmp_path / "k3", 3)
+    kitti = make_kitti(tmp_path / "k", 8)
+    camvid = make_camvid(tmp_path / "c", train=4, val=1)
+    out = tmp_path / "cv"
+    args = ["--dataset", "kitti", "--data", str(kitti), "--mix", f"camvid:{camvid}:0.5", "--folds", "4", "--gap", "1"]
+    args += [*TINY, "--epochs", "1", "--batch-size", "4", "--out", str(out)]
+    assert crossval_cli.main(args) == 0
+    report = json.loads((out / "crossval.json").read_text())
+    names = [f"{i:06d}_10" for i in range(8)]
+    held = [name for fold in report["folds"] for name in fold["held_out"]]
+    assert sorted(held) == names and len(held) == len(set(held))  # each frame in exactly one fold
+    for number, fold in enumerate(report["folds"]):
+        block = names[2 * number : 2 * number + 2]
+        assert fold["held_out"] == block
+        neighbours = {names[i] for i in (2 * number - 1, 2 * number + 2) if 0 <= i < 8}
+        assert set(fold["buffer"]) == neighbours
+        assert set(fold["trained_on"]) == set(names) - set(block) - neighbours
+        assert fold["mixed_in"] == {"camvid": 4}
+        config = json.loads((out / f"fold{number + 1}" / "config.json").read_text())
+        assert not set(config["train_names"]) & set(block)
+        assert 0.0 <= fold["pooled_iou"] <= 1.0
+    summary = report["summary"]
+    ious = [fold["pooled_iou"] for fold in report["folds"]]
+    assert summary["mean_of_fold_pooled_iou"] == pytest.approx(float(np.mean(ious)))
+    assert summary["sd_of_fold_pooled_iou"] == pytest.approx(float(np.std(ious, ddof=1)))
+    assert "mean ± sd over folds" in (out / "crossval.md").read_text()
+
+
+def test_mixed_training_run_end_to_end(tmp_path):
+    """A tiny KITTI + CamVid run with --exclude and no validation: the excluded frames are nowhere, the last epoch
+    is the model, and the model it writes exports and runs through the node's core."""
+    kitti = make_kitti(tmp_path / "k", 6)
+    camvid = make_camvid(tmp_path / "c", train=4, val=1)
+    out = tmp_path / "run"
+    args = ["--dataset", "kitti", "--data", str(kitti), "--mix", f"camvid:{camvid}:0.4", "--repeat", "2"]
+    args += ["--exclude", "00000[0-1]_10", "--val", "0", "--augment", "strong", *TINY, "--epochs", "2"]
+    assert train_cli.main(args + ["--batch-size", "4", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["excluded_names"] == ["000000_10", "000001_10"]
+    assert config["train_names"] == [f"{i:06d}_10" for i in range(2, 6)] and config["mix_frames"] == {"camvid": 4}
+    assert config["selection"].startswith("last epoch")
+    assert filecmp.cmp(out / "best.keras", out / "last.keras", shallow=False)
+    export(out, tmp_path / "mixed.onnx")
+    mask = Segmenter(tmp_path / "mixed.onnx", providers="cpu").segment(np.zeros((48, 64, 3), np.uint8)).mask
+    assert mask.shape == (48, 64)
+
+
+def test_fine_tune_at_another_input_size_keeps_the_weights(tiny_run, tmp_path):
+    """--init-from with another --input-size: same layers, same weights, new input shape (fully convolutional)."""
+    from training.models import load_keras_model, with_input_size
+
     _, run = tiny_run
-    report = crossval(run, data, tmp_path / "cv", steps=2, batch_size=2, lr=1e-3, seed=0)
-    assert [f["held_out"] for f in report["folds"]] == ["000000_10", "000001_10", "000002_10"]
-    for fold in report["folds"]:
-        assert fold["held_out"] not in fold["trained_on"] and len(fold["trained_on"]) == 2
-        assert 0.0 <= fold["iou_after"] <= 1.0
-    assert (tmp_path / "cv" / "crossval.md").is_file() and not list((tmp_path / "cv").glob("*.keras"))
+    source = load_keras_model(run)
+    wide = with_input_size(source, (32, 64))
+    assert tuple(wide.input.shape[1:3]) == (32, 64)
+    for a, b in zip(source.get_weights(), wide.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert wide.count_params() == source.count_params()
+    assert [layer.name for layer in wide.layers] == [layer.name for layer in source.layers]
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])

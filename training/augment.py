@@ -1,5 +1,5 @@
 """Albumentations pipelines. Geometry and colour happen at the frame's own size; the resize to the model input
-is ``ros_road_seg.segmenter.preprocess`` (images) and a nearest resize (masks), the same code the node runs."""
+is ``ros_road_seg.segmenter.preprocess`` (images) and ``resize_mask`` (labels), the node's own core."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import albumentations as A
 import cv2
 import numpy as np
 
-AUGMENTATIONS = ("full", "flip", "none")
+AUGMENTATIONS = ("strong", "full", "flip", "none")
 
 
 def build_augmentation(kind: str, frame_size: tuple[int, int], seed: int | None = None) -> A.Compose | None:
     """Training transforms for frames of ``frame_size`` (height, width); None for ``none``.
 
     ``full``: horizontal flip, the course's RandomSizedCrop (aspect kept, 60-100 % of the height), brightness /
-    contrast / saturation / hue jitter. ``flip``: horizontal flip only. Masks ride along as mask targets
-    (nearest interpolation), so image and labels stay aligned.
+    contrast / saturation / hue jitter. ``strong`` (for a few labelled frames): crops more often and deeper (50-100 %),
+    a small rotation (the camera's roll), cast shadows and gamma (KITTI's shaded asphalt), blur and noise, so that
+    the model learns road from curbs and surface rather than from one drive's light. ``flip``: horizontal flip only.
+    Masks ride along as mask targets (nearest interpolation), so image and labels stay aligned.
     """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"augmentation '{kind}' is not one of {', '.join(AUGMENTATIONS)}")
@@ -23,6 +25,22 @@ def build_augmentation(kind: str, frame_size: tuple[int, int], seed: int | None 
         return None
     height, width = frame_size
     transforms: list = [A.HorizontalFlip(p=0.5)]
+    if kind == "strong":
+        transforms += [
+            A.RandomSizedCrop(
+                min_max_height=(max(1, int(0.5 * height)), height),
+                size=(height, width),
+                w2h_ratio=width / height,
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                p=0.7,
+            ),
+            A.Affine(rotate=(-4, 4), interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST, p=0.3),
+            A.RandomShadow(shadow_roi=(0, 0.4, 1, 1), num_shadows_limit=(1, 3), p=0.3),
+            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8),
+            A.RandomGamma(gamma_limit=(70, 140), p=0.3),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.GaussNoise(std_range=(0.02, 0.06))], p=0.2),
+        ]
     if kind == "full":
         transforms += [
             A.RandomSizedCrop(
@@ -45,11 +63,3 @@ def apply_augmentation(
         return rgb, masks
     out = transform(image=rgb, masks=masks)
     return out["image"], list(out["masks"])
-
-
-def resize_mask(mask: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a label mask to (height, width): labels are never interpolated."""
-    height, width = input_size
-    if mask.shape[:2] == (height, width):
-        return mask
-    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -1,4 +1,9 @@
-"""Keras batches of (image, target) with a seeded per-epoch shuffle; target channels = (road, valid)."""
+"""Keras batches of (image, target) with a seeded per-epoch shuffle; target channels = (road, valid).
+
+One pipeline for every dataset: each sample is read with its own dataset's label ids, augmented at its own frame
+size, then resized to the model input by the node's own ``preprocess``. A run may mix datasets: every epoch holds
+each primary frame ``repeat`` times plus a fresh draw from each mixed-in pool, sized to that pool's share.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,66 @@ import math
 import keras
 import numpy as np
 
-from ros_road_seg.segmenter import preprocess
-from training.augment import apply_augmentation, build_augmentation, resize_mask
+from ros_road_seg.segmenter import preprocess, resize_mask
+from training.augment import apply_augmentation, build_augmentation
 from training.data import LoadedSample, Sample, load_sample
+
+
+class MixedEpochs:
+    """Index order of each epoch over ``primary + pool_1 + pool_2 ...`` (concatenated in that order).
+
+    Each primary frame appears ``repeat`` times; pool ``j`` fills ``share_j`` of the epoch. A pool is walked through
+    a shuffled permutation across epochs (every frame seen before any repeats), so a small share still covers it.
+    """
+
+    def __init__(self, primary: int, pools: list[tuple[int, float]], repeat: int, rng: np.random.Generator) -> None:
+        if repeat < 1:
+            raise ValueError(f"repeat {repeat} must be >= 1")
+        total_share = sum(share for _, share in pools)
+        if not 0.0 <= total_share < 1.0:
+            raise ValueError(f"mixed-in shares add up to {total_share}; they must leave room for the primary data")
+        self.primary, self.repeat, self.rng = primary, repeat, rng
+        primary_count = primary * repeat
+        self.draws = [max(1, round(primary_count * share / (1.0 - total_share))) for _, share in pools]
+        self.sizes = [size for size, _ in pools]
+        self._permutations = [rng.permutation(size) for size in self.sizes]
+        self._cursors = [0] * len(pools)
+        self.length = primary_count + sum(self.draws)
+
+    def _draw(self, pool: int, count: int) -> np.ndarray:
+        picked = []
+        while count:
+            permutation, cursor = self._permutations[pool], self._cursors[pool]
+            take = min(count, len(permutation) - cursor)
+            picked.append(permutation[cursor : cursor + take])
+            count -= take
+            self._cursors[pool] = cursor + take
+            if self._cursors[pool] == len(permutation):
+                self._permutations[pool], self._cursors[pool] = self.rng.permutation(self.sizes[pool]), 0
+        return np.concatenate(picked) if picked else np.empty(0, np.int64)
+
+    def next_order(self, shuffle: bool) -> np.ndarray:
+        parts = [np.tile(np.arange(self.primary), self.repeat)]
+        offset = self.primary
+        for pool, count in enumerate(self.draws):
+            parts.append(self._draw(pool, count) + offset)
+            offset += self.sizes[pool]
+        order = np.concatenate(parts)
+        if shuffle:
+            self.rng.shuffle(order)
+        return order
 
 
 class RoadBatches(keras.utils.PyDataset):
     """Full batches (the last may be partial, never dropped), reshuffled every epoch from a seeded generator.
 
     The course's generator returned inside its loop (one image per batch) and ignored its shuffled indexes;
-    here every slot of a batch is filled from ``self.order``, which ``on_epoch_end`` reshuffles.
+    here every slot of a batch is filled from ``self.order``, which ``on_epoch_end`` redraws.
     """
 
     def __init__(
         self,
         samples: list[Sample],
-        dataset: str,
         input_size: tuple[int, int],
         batch_size: int,
         augmentation: str = "none",
@@ -31,6 +80,8 @@ class RoadBatches(keras.utils.PyDataset):
         outputs: int = 1,
         cache: bool = True,
         workers: int = 1,
+        mix: list[tuple[list[Sample], float]] | None = None,
+        repeat: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
@@ -38,25 +89,29 @@ class RoadBatches(keras.utils.PyDataset):
             raise ValueError(f"batch_size {batch_size} must be >= 1")
         if not samples:
             raise ValueError("no samples to batch")
-        self.samples, self.dataset, self.input_size = samples, dataset, input_size
-        self.batch_size, self.augmentation, self.shuffle = batch_size, augmentation, shuffle
-        self.outputs = outputs
-        self.rng = np.random.default_rng(seed)
+        mix = mix or []
+        for pool, share in mix:
+            if not pool:
+                raise ValueError(f"a mixed-in pool (share {share}) has no samples")
+        self.samples = list(samples) + [s for pool, _ in mix for s in pool]
+        self.input_size, self.batch_size = input_size, batch_size
+        self.augmentation, self.shuffle, self.outputs = augmentation, shuffle, outputs
         self.seed = seed
-        self.order = np.arange(len(samples))
+        self.epochs = MixedEpochs(
+            len(samples), [(len(pool), share) for pool, share in mix], repeat, np.random.default_rng(seed)
+        )
+        self.order = self.epochs.next_order(shuffle)
         self._cache: dict[int, LoadedSample] | None = {} if cache else None
         self._transforms: dict[tuple[int, int], object] = {}
         self.frames_without_road = 0
-        if shuffle:
-            self.rng.shuffle(self.order)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.samples) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def load(self, index: int) -> LoadedSample:
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        loaded = load_sample(self.samples[index], self.dataset)
+        loaded = load_sample(self.samples[index])
         if self._cache is not None:
             self._cache[index] = loaded
             if not loaded.road.any():
@@ -95,5 +150,4 @@ class RoadBatches(keras.utils.PyDataset):
         return images, targets
 
     def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.rng.shuffle(self.order)
+        self.order = self.epochs.next_order(self.shuffle)

@@ -52,8 +52,8 @@ def compare(
     for run in runs:
         onnx_path = onnx_of(run)
         segmenter = Segmenter(onnx_path, providers="cpu")
-        result = evaluate(segmenter.probability, segmenter.input_size, samples, dataset)
-        frames = [load_sample(s, dataset).rgb for s in samples[:5]]
+        result = evaluate(segmenter.probability, segmenter.input_size, samples, segmenter.threshold)
+        frames = [load_sample(s).rgb for s in samples[:5]]
         meta = segmenter.info.metadata
         rows.append(
             {
@@ -108,7 +108,7 @@ def write_grid(
     """Rows of input | ground truth | one overlay per model, captioned, as one PNG."""
     rows = []
     for sample in samples:
-        loaded = load_sample(sample, dataset)
+        loaded = load_sample(sample)
         rgb = loaded.rgb
         truth = blend_overlay(rgb, (loaded.road * 255).astype(np.uint8), 0.5, (0, 255, 0))
         tiles = [rgb, truth] + [seg.segment(rgb).overlay.copy() for seg in segmenters]

@@ -1,11 +1,16 @@
 """KITTI and CamVid road datasets: files paired by name, labels turned into a road mask and an ignore mask.
 
+Every sample carries its dataset, so one run can mix KITTI and CamVid (each with its own road id and ignore label).
+Folds for cross-validation are whole blocks of consecutive KITTI frame numbers or whole CamVid sequences: neighbouring
+frames of one drive look alike, so a shuffled split would score frames the model has all but seen.
+
 Every problem (an image without a label, a corrupt PNG, an RGB label, a size mismatch, an empty folder) is a
 :class:`DatasetError` naming the file, never a silent skip or a wrong pairing.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +27,12 @@ KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validatio
 
 @dataclass(frozen=True)
 class Sample:
-    """One image and its label file, paired by name."""
+    """One image and its label file, paired by name, and the dataset whose label ids the label uses."""
 
     name: str
     image_path: Path
     label_path: Path
+    dataset: str = "kitti"
 
 
 @dataclass
@@ -36,7 +42,7 @@ class LoadedSample:
     valid: np.ndarray  # HxW uint8, 1 = counts in loss and IoU (0 = dataset's ignore label)
 
 
-def pair_by_name(image_dir: Path, label_dir: Path) -> list[Sample]:
+def pair_by_name(image_dir: Path, label_dir: Path, dataset: str = "kitti") -> list[Sample]:
     """Pair image and label files by stem; any file without its partner is an error naming the files."""
     for folder in (image_dir, label_dir):
         if not folder.is_dir():
@@ -58,7 +64,7 @@ def pair_by_name(image_dir: Path, label_dir: Path) -> list[Sample]:
         )
     if problems:
         raise DatasetError("; ".join(problems))
-    return [Sample(name, images[name], labels[name]) for name in sorted(images)]
+    return [Sample(name, images[name], labels[name], dataset) for name in sorted(images)]
 
 
 def kitti_root(data_dir: Path) -> Path:
@@ -74,13 +80,13 @@ def kitti_root(data_dir: Path) -> Path:
 
 def kitti_samples(data_dir: Path) -> list[Sample]:
     root = kitti_root(Path(data_dir))
-    return pair_by_name(root / "image_2", root / "semantic")
+    return pair_by_name(root / "image_2", root / "semantic", "kitti")
 
 
 def camvid_samples(data_dir: Path, split: str) -> list[Sample]:
     """CamVid ``train``/``val``/``test`` with their ``*annot`` label folders."""
     data_dir = Path(data_dir)
-    return pair_by_name(data_dir / split, data_dir / f"{split}annot")
+    return pair_by_name(data_dir / split, data_dir / f"{split}annot", "camvid")
 
 
 def split_validation(
@@ -112,7 +118,8 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(decode_image_file(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def load_sample(sample: Sample, dataset: str) -> LoadedSample:
+def load_sample(sample: Sample) -> LoadedSample:
+    """Image, road mask and valid mask of one sample, by its own dataset's label ids."""
     rgb = read_rgb(sample.image_path)
     label = read_label(sample.label_path)
     if rgb.shape[:2] != label.shape[:2]:
@@ -120,5 +127,96 @@ def load_sample(sample: Sample, dataset: str) -> LoadedSample:
             f"image '{sample.image_path}' is {rgb.shape[1]}x{rgb.shape[0]} but label "
             f"'{sample.label_path}' is {label.shape[1]}x{label.shape[0]}"
         )
-    road, valid = road_masks(label, dataset)
+    road, valid = road_masks(label, sample.dataset)
     return LoadedSample(rgb=rgb, road=road, valid=valid)
+
+
+@dataclass(frozen=True)
+class MixSource:
+    """A second dataset mixed into training: ``share`` of every epoch's samples come from it."""
+
+    dataset: str
+    path: Path
+    share: float
+
+
+def parse_mix(spec: str) -> MixSource:
+    """``DATASET:PATH:SHARE`` (``camvid:../shared/data/camvid:0.5``) -> MixSource; a bad spec names what is wrong."""
+    dataset, _, rest = spec.partition(":")
+    path, _, share = rest.rpartition(":")
+    if dataset not in DATASETS or not path:
+        raise ValueError(f"--mix '{spec}': expected DATASET:PATH:SHARE with DATASET one of {', '.join(DATASETS)}")
+    try:
+        fraction = float(share)
+    except ValueError:
+        raise ValueError(f"--mix '{spec}': SHARE '{share}' is not a number") from None
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"--mix '{spec}': SHARE {fraction} must be in (0, 1), the part of each epoch it fills")
+    return MixSource(dataset, Path(path), fraction)
+
+
+def training_pool(dataset: str, data_dir: str | Path) -> list[Sample]:
+    """Every frame a mixed-in dataset offers for training: KITTI all labelled frames, CamVid its train/ split."""
+    if dataset == "kitti":
+        return kitti_samples(Path(data_dir))
+    if dataset == "camvid":
+        return camvid_samples(Path(data_dir), "train")
+    raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
+
+
+def exclude(samples: list[Sample], patterns: list[str]) -> tuple[list[Sample], list[Sample]]:
+    """(kept, excluded): names matching any shell pattern (``00000[0-4]_10``, ``0006R0_*``) are excluded."""
+    excluded = [s for s in samples if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+    names = {s.name for s in excluded}
+    return [s for s in samples if s.name not in names], excluded
+
+
+def sequence_of(sample: Sample) -> str:
+    """CamVid's sequence prefix (``0006R0`` of ``0006R0_f02400``); KITTI names carry no sequence."""
+    return sample.name.split("_", 1)[0]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold: the held-out frames, the frames trained on, and those left out as a buffer."""
+
+    name: str
+    held_out: list[Sample]
+    train: list[Sample]
+    buffer: list[Sample]
+
+
+def block_folds(samples: list[Sample], folds: int, gap: int = 0) -> list[Fold]:
+    """``folds`` blocks of consecutive names (sizes differ by at most one); ``gap`` frames on each side of a block
+    are left out of its training too, so a drive that straddles the block edge does not leak into the score."""
+    ordered = sorted(samples, key=lambda s: s.name)
+    if not 2 <= folds <= len(ordered):
+        raise DatasetError(f"{folds} folds: need 2 to {len(ordered)} folds for {len(ordered)} frames")
+    if gap < 0:
+        raise ValueError(f"gap {gap} must be >= 0")
+    bounds = [round(i * len(ordered) / folds) for i in range(folds + 1)]
+    result = []
+    for first, end in zip(bounds[:-1], bounds[1:], strict=True):
+        held_out = ordered[first:end]
+        buffer = ordered[max(0, first - gap) : first] + ordered[end : end + gap]
+        train = ordered[: max(0, first - gap)] + ordered[end + gap :]
+        if not train:
+            raise DatasetError(f"fold {held_out[0].name}..{held_out[-1].name} with gap {gap} leaves no training frame")
+        result.append(Fold(f"{held_out[0].name}..{held_out[-1].name}", held_out, train, buffer))
+    return result
+
+
+def sequence_folds(samples: list[Sample]) -> list[Fold]:
+    """One fold per CamVid sequence: train on the others, score the whole held-out sequence."""
+    sequences = sorted({sequence_of(s) for s in samples})
+    if len(sequences) < 2:
+        raise DatasetError(f"sequence folds need at least 2 sequences, found {sequences}")
+    return [
+        Fold(
+            sequence,
+            [s for s in samples if sequence_of(s) == sequence],
+            [s for s in samples if sequence_of(s) != sequence],
+            [],
+        )
+        for sequence in sequences
+    ]

@@ -1,15 +1,17 @@
-"""``python -m training.evaluate MODEL``: road IoU per image and mean, at the label's full resolution (what a
-user of the node sees), at the model's input size (what the course reports), and the ceiling of that input size.
+"""``python -m training.evaluate MODEL``: road IoU per image, their mean and the pooled IoU (all frames' pixels
+together), at the label's full resolution (what a user of the node sees), at the model's input size (what the
+course reports), and the ceiling of that input size.
 
 MODEL is a ``.keras`` file, a run folder or an ``.onnx`` file. Either way the frame goes through
-``ros_road_seg.segmenter`` (preprocess, resize back, threshold): the node's own code.
+``ros_road_seg.segmenter`` (preprocess, resize back, threshold): the node's own code, at the threshold the node
+would use (an ONNX model's own ``road_seg.threshold``) unless ``--threshold`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +20,15 @@ from typing import Callable
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
-from ros_road_seg.metrics import road_iou
-from ros_road_seg.segmenter import Segmenter, preprocess, resize_probability, threshold_mask
-from training.augment import resize_mask
+from ros_road_seg.metrics import intersection_union, road_iou
+from ros_road_seg.segmenter import (
+    DEFAULT_THRESHOLD,
+    Segmenter,
+    preprocess,
+    resize_mask,
+    resize_probability,
+    threshold_mask,
+)
 from training.data import DATASETS, Sample, kitti_samples, load_dataset, load_sample
 
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
@@ -32,20 +40,29 @@ class ImageScore:
     iou_full: float  # prediction resized back to the label's size
     iou_model: float  # label resized (nearest) to the model's input size
     ceiling: float  # label -> model size -> full size, against the label
+    intersection: int  # full-resolution road pixel counts, for the pooled IoU over many frames
+    union: int
 
 
 def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[ProbabilityFn, tuple[int, int], dict]:
-    """(rgb -> model-size probability, (height, width), description) for an .onnx, .keras or run folder."""
+    """(rgb -> model-size probability, (height, width), description) for an .onnx, .keras or run folder.
+
+    The description's ``threshold`` is the one the node would use: an ONNX model's metadata value, else 0.5.
+    """
     model_path = Path(model_path)
     if model_path.suffix == ".onnx":
         segmenter = Segmenter(model_path, providers=providers, warmup=False)
         return (
             segmenter.probability,
             segmenter.input_size,
-            {"format": "onnx", "provider": segmenter.provider, "metadata": segmenter.info.metadata},
+            {
+                "format": "onnx",
+                "provider": segmenter.provider,
+                "threshold": segmenter.info.threshold,
+                "metadata": segmenter.info.metadata,
+            },
         )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from training.train import load_keras_model
+    from training.models import load_keras_model
 
     model = load_keras_model(model_path)
     input_size = (int(model.input.shape[1]), int(model.input.shape[2]))
@@ -57,7 +74,11 @@ def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[Proba
             output = output[-1]
         return np.asarray(output)[0, :, :, 0]
 
-    return probability, input_size, {"format": "keras", "params": int(model.count_params())}
+    return (
+        probability,
+        input_size,
+        {"format": "keras", "threshold": DEFAULT_THRESHOLD, "params": int(model.count_params())},
+    )
 
 
 def score_image(
@@ -73,24 +94,34 @@ def score_image(
     road_small, valid_small = resize_mask(road, input_size), resize_mask(valid, input_size)
     small_mask = threshold_mask(np.ascontiguousarray(probability), threshold)
     ceiling_mask = resize_mask(road_small, frame_size)
+    intersection, union = intersection_union(full_mask, road, valid)
     return ImageScore(
         name=name,
         iou_full=road_iou(full_mask, road, valid),
         iou_model=road_iou(small_mask, road_small, valid_small),
         ceiling=road_iou(ceiling_mask, road, valid),
+        intersection=intersection,
+        union=union,
     )
+
+
+def pooled_iou(scores: list[ImageScore] | list[dict]) -> float:
+    """All frames' road pixels together: sum of intersections / sum of unions (big frames weigh more)."""
+    rows = [asdict(s) if isinstance(s, ImageScore) else s for s in scores]
+    union = sum(r["union"] for r in rows)
+    return 1.0 if union == 0 else sum(r["intersection"] for r in rows) / union
 
 
 def evaluate(
     probability_fn: ProbabilityFn,
     input_size: tuple[int, int],
     samples: list[Sample],
-    dataset: str,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict:
+    """Scores of ``samples`` (each read with its own dataset's labels) at ``threshold``."""
     scores = []
     for sample in samples:
-        loaded = load_sample(sample, dataset)
+        loaded = load_sample(sample)
         scores.append(
             score_image(probability_fn(loaded.rgb), loaded.road, loaded.valid, input_size, threshold, sample.name)
         )
@@ -98,6 +129,7 @@ def evaluate(
         "frames": len(scores),
         "threshold": threshold,
         "input_size": list(input_size),
+        "pooled_iou_full": pooled_iou(scores),
         "mean_iou_full": float(np.mean([s.iou_full for s in scores])),
         "mean_iou_model_size": float(np.mean([s.iou_model for s in scores])),
         "mean_ceiling": float(np.mean([s.ceiling for s in scores])),
@@ -105,22 +137,33 @@ def evaluate(
     }
 
 
-def select_samples(dataset: str, data: Path, split: str, val: float = 30) -> list[Sample]:
+def select_samples(
+    dataset: str, data: Path, split: str, val: float = 30, only: list[str] | None = None
+) -> list[Sample]:
+    """The frames to score: a split (``all`` = every labelled frame), narrowed to names matching ``only``."""
     if split == "all":
         if dataset == "kitti":
-            return kitti_samples(data)
-        train, val_samples = load_dataset(dataset, data)
-        return train + val_samples
-    train, val_samples = load_dataset(dataset, data, val)
-    return val_samples if split == "val" else train
+            samples = kitti_samples(data)
+        else:
+            train, val_samples = load_dataset(dataset, data)
+            samples = train + val_samples
+    else:
+        train, val_samples = load_dataset(dataset, data, val)
+        samples = val_samples if split == "val" else train
+    if only:
+        samples = [s for s in samples if any(fnmatch.fnmatchcase(s.name, pattern) for pattern in only)]
+        if not samples:
+            raise RoadSegError(f"no {dataset} {split} frame in '{data}' matches --only {' '.join(only)}")
+    return samples
 
 
 def markdown_table(result: dict, title: str) -> str:
     lines = [
         f"### {title}",
         "",
-        f"Mean road IoU over {result['frames']} frames (threshold {result['threshold']}): "
-        f"**{result['mean_iou_full']:.4f}** at full resolution, {result['mean_iou_model_size']:.4f} at "
+        f"Road IoU over {result['frames']} frames (threshold {result['threshold']}): pooled "
+        f"**{result['pooled_iou_full']:.4f}**, mean **{result['mean_iou_full']:.4f}** at full resolution, "
+        f"{result['mean_iou_model_size']:.4f} at "
         f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
         f"{result['mean_ceiling']:.4f}.",
         "",
@@ -141,13 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     parser.add_argument("--val", type=float, default=30, help="KITTI validation count or fraction")
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--only", nargs="+", default=None, metavar="PATTERN", help="score only frames whose name matches (0006R0_*)"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="default: the model's own (ONNX metadata)")
     parser.add_argument("--out", type=Path, default=None, help="folder for eval.json and eval.md")
     args = parser.parse_args(argv)
     try:
         probability_fn, input_size, description = load_probability_fn(args.model)
-        samples = select_samples(args.dataset, args.data, args.split, args.val)
-        result = evaluate(probability_fn, input_size, samples, args.dataset, args.threshold)
+        samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
+        threshold = description["threshold"] if args.threshold is None else args.threshold
+        result = evaluate(probability_fn, input_size, samples, threshold)
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

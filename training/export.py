@@ -152,9 +152,7 @@ def export(
     ``upsample``: ``repeat`` (Keras's own ops; the faster INT8 after quantization) or ``resize`` (faster FP32)."""
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"upsample '{upsample}' is not one of {', '.join(UPSAMPLE_MODES)}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from training.models import count_macs
-    from training.train import load_keras_model
+    from training.models import count_macs, load_keras_model
 
     model = inference_model(load_keras_model(source), prune_level)
     height, width = int(model.input.shape[1]), int(model.input.shape[2])

@@ -6,8 +6,12 @@ paper's figure. ``base_filters`` is the width knob: 64 is the course's 31 M-para
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
+
+from training.losses import RoadIoU, get_loss
 
 ARCHITECTURES = ("unet", "unetpp")
 
@@ -201,3 +205,70 @@ def count_macs(model: keras.Model) -> int:
             in_channels = layer.input.shape[-1]
             total += int(height) * int(width) * kernel_h * kernel_w * int(in_channels) * int(out_channels)
     return total
+
+
+def resolve_keras_path(path: Path) -> Path:
+    """A run folder means its best.keras."""
+    path = Path(path)
+    candidate = path / "best.keras" if path.is_dir() else path
+    if not candidate.is_file():
+        raise FileNotFoundError(f"no model at '{candidate}'")
+    return candidate
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    """A ``.keras`` file or a run folder's best.keras, uncompiled."""
+    return keras.saving.load_model(resolve_keras_path(path), compile=False)
+
+
+def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Model:
+    """The same network and weights for another input size (all layers are convolutional, so weights carry over):
+    a 224x224 model trained on CamVid becomes the start of a KITTI-shaped 192x608 one."""
+    if tuple(model.input.shape[1:3]) == tuple(input_size):
+        return model
+    built = build_model(
+        **{key: value for key, value in describe_build(model).items() if key != "input_shape"},
+        input_shape=(*input_size, 3),
+    )
+    built.set_weights(model.get_weights())
+    return built
+
+
+def describe_build(model: keras.Model) -> dict:
+    """:func:`build_model` arguments that rebuild ``model``'s graph (see :func:`describe_model`)."""
+    described = describe_model(model)
+    if described["architecture"] == "unknown":
+        raise ValueError(f"model '{model.name}' is neither this project's U-Net nor its UNet++; cannot rebuild it")
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]
+    return {
+        "architecture": described["architecture"],
+        "input_shape": tuple(model.input.shape[1:]),
+        "base_filters": described["base_filters"],
+        "depth": described["depth"],
+        "deep_supervision": described["deep_supervision"],
+        "batch_norm": not described["no_batch_norm"],
+        "dropout": dropouts[0] if dropouts else 0.0,
+        "course_head": described["course_head"],
+    }
+
+
+def freeze_batch_norm(model: keras.Model) -> None:
+    """Fine-tuning on a handful of frames: keep BatchNorm's statistics (inference mode while training)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def compile_model(model: keras.Model, loss_name: str, lr, outputs: int | None = None) -> None:
+    """Adam on the road loss; under deep supervision every head gets the loss (averaged), IoU on the last head."""
+    outputs = len(model.outputs) if outputs is None else outputs
+    loss = get_loss(loss_name)
+    if outputs > 1:
+        model.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss=[loss] * outputs,
+            loss_weights=[1.0 / outputs] * outputs,
+            metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]],
+        )
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[RoadIoU()])
