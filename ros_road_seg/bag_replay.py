@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+from ros_road_seg.discovery import wait_until_matched
 from ros_road_seg.errors import BagError
 from ros_road_seg.paths import apply_fastdds_profile
+from ros_road_seg.ros_messages import set_stamp
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -96,7 +98,7 @@ def replay(
             for c in connections
         }
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
-        _wait_for_subscribers(node, publishers.values(), wait_for_subscribers)
+        wait_until_matched(node, publishers.values(), wait_for_subscribers)  # best effort: plays on regardless
         sent = {c.topic: 0 for c in connections}
         topic_of = {c.id: c.topic for c in connections}
         iteration = 0
@@ -117,7 +119,7 @@ def replay(
                         time.sleep(delay)
                     if clock_pub is not None:
                         message = Clock()
-                        message.clock.sec, message.clock.nanosec = divmod(timestamp, 1_000_000_000)
+                        set_stamp(message.clock, timestamp)
                         clock_pub.publish(message)
                     publishers[connection.id].publish(bytes(raw))
                     sent[topic_of[connection.id]] += 1
@@ -149,20 +151,6 @@ def _checked_messages(reader, connections, path):
         except Exception as error:  # noqa: BLE001 - rosbags, mcap, sqlite3 and zstd raise their own types
             raise BagError(f"bag '{path}' is damaged: {type(error).__name__}: {error}") from None
         yield item
-
-
-def _wait_for_subscribers(node, publishers, timeout: float) -> None:
-    """Give discovery a moment so the first frames are not published to nobody (best effort, bounded)."""
-    import rclpy
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(p.get_subscription_count() > 0 for p in publishers):
-            settle = time.monotonic() + 1.0  # matched is not yet delivering: let the transports connect
-            while time.monotonic() < settle:
-                rclpy.spin_once(node, timeout_sec=0.05)
-            return
-        rclpy.spin_once(node, timeout_sec=0.05)
 
 
 def main(argv: list[str] | None = None) -> int:

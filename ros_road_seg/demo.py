@@ -8,73 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from ros_road_seg.errors import RoadSegError
 from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, convert
 from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
-
-
-class Stage:
-    """A child process whose output is kept (and echoed with a prefix) for the final report."""
-
-    def __init__(self, name: str, args: list[str], echo: bool = True) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        self._thread = threading.Thread(target=self._pump, args=(echo,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, echo: bool) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if echo:
-                print(f"[{self.name}] {line}", end="", flush=True)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
-                return
-            if self.process.poll() is not None:
-                self._thread.join(1)
-                break
-            time.sleep(0.05)
-        raise RoadSegError(
-            f"{self.name} did not report '{text}' (exit code {self.process.poll()}):\n" + "".join(self.lines[-10:])
-        )
-
-    def wait(self, timeout: float) -> int:
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise RoadSegError(f"{self.name} did not finish within {timeout:.0f} s") from None
-        self._thread.join(2)
-        return code
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._thread.join(2)
-        return self.process.returncode
+from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
+from ros_road_seg.model import PROVIDER_CHOICES
 
 
 def run_demo(
@@ -89,7 +32,6 @@ def run_demo(
 ) -> dict:
     started = time.monotonic()
     apply_fastdds_profile()
-    python = sys.executable
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -97,49 +39,30 @@ def run_demo(
     print(f"[demo] 1/4 converting '{frames}' into a ROS 2 bag")
     conversion = convert(frames, bag, progress=False)
     print(f"[demo]     {conversion['frames']} frames -> '{bag}' ({conversion['storage']})")
-    stages: list[Stage] = []
+    stages: list[ChildProcess] = []
     try:
         print(f"[demo] 2/4 starting road_seg_node with '{model}' (providers {providers})")
-        node = Stage(
+        parameters = {"model_path": model, "providers": providers, "diagnostics_period": 0.5}
+        node = ChildProcess(
             "road_seg_node",
-            [
-                python,
-                "-m",
-                "ros_road_seg.node",
-                "--ros-args",
-                "-p",
-                f"model_path:={model}",
-                "-p",
-                f"providers:={providers}",
-                "-p",
-                "diagnostics_period:=0.5",
-                "-r",
-                f"image:={DEFAULT_TOPIC}",
-            ],
+            python_module_command("ros_road_seg.node", *ros_arguments(parameters, remappings={"image": DEFAULT_TOPIC})),
+            echo=True,
         )
         stages.append(node)
         node.wait_for("road_seg ready", 60)
-        recorder_args = [
-            python,
-            "-m",
-            "ros_road_seg.record_overlay",
-            "--out",
-            str(out / "overlay"),
-            "--idle-exit",
-            "2",
-            "--timeout",
-            "60",
-            "--dataset",
-            dataset,
-        ]
+        recorder_args = ["--out", str(out / "overlay"), "--idle-exit", "2", "--timeout", "60", "--dataset", dataset]
         if labels is not None:
             recorder_args += ["--labels", str(labels), "--index", str(bag / INDEX_FILE)]
-        recorder = Stage("record_overlay", recorder_args)
+        recorder = ChildProcess(
+            "record_overlay", python_module_command("ros_road_seg.record_overlay", *recorder_args), echo=True
+        )
         stages.append(recorder)
         recorder.wait_for("listening", 30)
         print(f"[demo] 3/4 replaying the bag {loops}x at {rate}x speed")
-        replay = Stage(
-            "bag_replay", [python, "-m", "ros_road_seg.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)]
+        replay = ChildProcess(
+            "bag_replay",
+            python_module_command("ros_road_seg.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)),
+            echo=True,
         )
         stages.append(replay)
         if replay.wait(120) != 0:
@@ -155,6 +78,8 @@ def run_demo(
             stage.stop()
     summary = json.loads((out / "overlay" / "summary.json").read_text())
     summary["wall_time_s"] = time.monotonic() - started
+    summary["stage_pids"] = {stage.name: stage.pid for stage in stages}  # all stopped: a test can check by PID
+    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -174,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         help="label folder for road IoU ('none' to skip)",
     )
     parser.add_argument("--model", type=Path, default=default_model_path())
-    parser.add_argument("--providers", default="auto", choices=("auto", "cuda", "tensorrt", "cpu"))
+    parser.add_argument("--providers", default="auto", choices=PROVIDER_CHOICES)
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
     parser.add_argument("--loop", type=int, default=4, help="times to replay the bag")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = recorded 10 Hz)")

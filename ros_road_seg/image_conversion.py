@@ -15,6 +15,7 @@ from rosbags.image import ImageError, message_to_cvimage
 from rosbags.image.image import convert_color
 
 from ros_road_seg.errors import ImageConversionError
+from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS, check_pixels, decode_checked
 
 # encoding -> (channels, bytes per channel). 16-bit frames are scaled to 8 bits by rosbags-image.
 SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
@@ -29,7 +30,6 @@ SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
     "bgra16": (4, 2),
     "mono16": (1, 2),
 }
-DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 class _Unpadded:
@@ -52,7 +52,7 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"height {height} x width {width}: an image needs both > 0")
-    _check_pixels(height, width, max_pixels)
+    check_pixels(height, width, max_pixels)
     channels, depth = SUPPORTED_ENCODINGS[encoding]
     row_bytes = width * channels * depth
     if step < row_bytes:
@@ -75,21 +75,18 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """A ``sensor_msgs/CompressedImage`` (JPEG/PNG) as RGB uint8 HxWx3; a truncated or non-image payload is an error."""
-    raw = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
-    if raw.size == 0:
-        raise ImageConversionError(f"data is empty (format '{msg.format}')")
-    _check_complete(raw, str(msg.format))
-    header_ok, header_size = _peek_size(raw)
-    if header_ok:
-        _check_pixels(header_size[0], header_size[1], max_pixels)
-    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
-    if decoded is None or decoded.size == 0:
-        raise ImageConversionError(
-            f"data ({raw.size} bytes, format '{msg.format}') is not a decodable image (corrupt or truncated JPEG/PNG?)"
-        )
-    _check_pixels(decoded.shape[0], decoded.shape[1], max_pixels)
+def compressed_msg_to_rgb(
+    msg, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_COMPRESSED_BYTES
+) -> np.ndarray:
+    """A ``sensor_msgs/CompressedImage`` (JPEG/PNG) as RGB uint8 HxWx3. Its size is checked in bytes and from the
+    container header before anything is decoded (:mod:`ros_road_seg.image_limits`); the error names the format."""
+    if len(msg.data) > max_bytes:  # before even a view of the payload is made
+        raise ImageConversionError(f"data has {len(msg.data)} bytes, exceeds max_compressed_bytes {max_bytes}")
+    raw = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
+    try:
+        decoded = decode_checked(raw, cv2.IMREAD_UNCHANGED, max_pixels, max_bytes)
+    except ImageConversionError as error:
+        raise ImageConversionError(f"format '{msg.format}': {error}") from None
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     source = {1: "mono", 3: "bgr", 4: "bgra"}.get(channels)
     if source is None:
@@ -100,33 +97,6 @@ def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarr
     except (ImageError, cv2.error) as error:
         raise ImageConversionError(f"format '{msg.format}' could not be converted to rgb8: {error}") from None
     return np.ascontiguousarray(rgb, dtype=np.uint8)
-
-
-def _check_pixels(height: int, width: int, max_pixels: int) -> None:
-    if height * width > max_pixels:
-        raise ImageConversionError(
-            f"height {height} x width {width} = {height * width} pixels exceeds max_pixels {max_pixels}"
-        )
-
-
-def _check_complete(raw: np.ndarray, image_format: str) -> None:
-    """JPEG must end with its EOI marker and PNG with IEND: decoders happily return half a truncated picture."""
-    head = bytes(raw[:8])
-    if head[:2] == b"\xff\xd8" and bytes(raw[-2:]) != b"\xff\xd9":
-        raise ImageConversionError(
-            f"data ({raw.size} bytes, format '{image_format}') is a truncated JPEG (no end-of-image marker)"
-        )
-    if head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in bytes(raw[-12:]):
-        raise ImageConversionError(f"data ({raw.size} bytes, format '{image_format}') is a truncated PNG (no IEND)")
-
-
-def _peek_size(raw: np.ndarray) -> tuple[bool, tuple[int, int]]:
-    """(height, width) from a PNG header, so that a huge frame is refused before it is decoded."""
-    if raw.size >= 24 and bytes(raw[:8]) == b"\x89PNG\r\n\x1a\n":
-        width = int.from_bytes(bytes(raw[16:20]), "big")
-        height = int.from_bytes(bytes(raw[20:24]), "big")
-        return True, (height, width)
-    return False, (0, 0)
 
 
 def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):

@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import BagError
+from ros_road_seg.errors import BagError, DatasetError
+from ros_road_seg.image_files import read_rgb_file
 
 DEFAULT_TOPIC = "/kitti/camera/color/left/image_raw"
 DEFAULT_FRAME_ID = "camera_color_left"
@@ -207,15 +208,14 @@ def convert(
     writer = BagWriter(staging, storage, topic, frame_id, compressed, calib)
     try:
         for number, frame in enumerate(frames, start=1):
-            bgr = cv2.imread(str(frame.path), cv2.IMREAD_COLOR)
-            if bgr is None:
+            try:
+                rgb = read_rgb_file(frame.path, "frame")
+            except DatasetError as error:
                 if not skip_bad:
-                    raise BagError(
-                        f"frame '{frame.path}' is unreadable (corrupt or not an image); use --skip-bad to leave it out"
-                    )
+                    raise BagError(f"{error}; use --skip-bad to leave it out") from None
                 skipped.append(frame.path.name)
                 continue
-            writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), encoding, frame.stamp_ns)
+            writer.write(rgb, encoding, frame.stamp_ns)
             index_lines.append(f"{frame.stamp_ns},{frame.path.stem}")
             written += 1
             if progress:

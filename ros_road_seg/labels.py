@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ros_road_seg.errors import DatasetError
+from ros_road_seg.image_files import decode_image_file
 
 DATASETS = ("kitti", "camvid")
 KITTI_ROAD_ID = 7  # Cityscapes label id used by KITTI semantics
@@ -22,17 +23,6 @@ def road_masks(label: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]
     if dataset == "camvid":
         return (label == CAMVID_ROAD_ID).astype(np.uint8), (label != CAMVID_IGNORE_ID).astype(np.uint8)
     raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
-
-
-def decode_image_file(path: Path, what: str, flags: int) -> np.ndarray:
-    """``cv2.imdecode`` of a file; a missing, empty, truncated or non-image file is a DatasetError naming it."""
-    if not Path(path).is_file():
-        raise DatasetError(f"{what} '{path}' does not exist")
-    raw = np.fromfile(path, dtype=np.uint8)
-    decoded = cv2.imdecode(raw, flags) if raw.size else None
-    if decoded is None:
-        raise DatasetError(f"{what} '{path}' is unreadable (corrupt, truncated or not an image)")
-    return decoded
 
 
 def read_label(path: Path) -> np.ndarray:

@@ -21,6 +21,7 @@ from ros_road_seg.image_conversion import output_msg_to_array
 from ros_road_seg.labels import DATASETS, read_label, road_masks
 from ros_road_seg.metrics import road_iou
 from ros_road_seg.paths import apply_fastdds_profile
+from ros_road_seg.ros_messages import diagnostic_values, stamp_to_ns
 
 
 def read_index(path: Path) -> dict[int, str]:
@@ -53,23 +54,16 @@ class Recorder:
         node.create_subscription(Image, mask_topic, self._on_mask, qos)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
-    @staticmethod
-    def _stamp(msg) -> int:
-        return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
     def _on_overlay(self, msg) -> None:
-        self.overlays[self._stamp(msg)] = output_msg_to_array(msg).copy()
+        self.overlays[stamp_to_ns(msg.header.stamp)] = output_msg_to_array(msg).copy()
         self.received += 1
         self.last_arrival = time.monotonic()
 
     def _on_mask(self, msg) -> None:
-        self.masks[self._stamp(msg)] = output_msg_to_array(msg).copy()
+        self.masks[stamp_to_ns(msg.header.stamp)] = output_msg_to_array(msg).copy()
 
     def _on_diagnostics(self, msg) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if "latency_p50_ms" in values:
-                self.diagnostics = values
+        self.diagnostics = diagnostic_values(msg) or self.diagnostics
 
 
 def write_outputs(overlays: dict[int, np.ndarray], out: Path, fps: float = 5.0, gif_width: int = 620) -> dict:

@@ -1,10 +1,13 @@
-"""Latency percentiles and rate counters shared by the node, the demo and the benchmarks."""
+"""Latency percentiles, rate counters, call timing and process memory: shared by the node, the demo, the tests
+and the benchmarks."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -106,3 +109,37 @@ def _hashable(value) -> object:
     if isinstance(value, (list, bytearray)):
         return tuple(value)
     return value
+
+
+def time_calls(function, frames: list, iterations: int, warmup: int = 10) -> list[float]:
+    """Seconds per call of ``function`` over ``frames`` in turn, after ``warmup`` untimed calls."""
+    for index in range(warmup):
+        function(frames[index % len(frames)])
+    times = []
+    for index in range(iterations):
+        start = time.perf_counter()
+        function(frames[index % len(frames)])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _status_mb(pid: int | None, field: str) -> float:
+    """A memory field of /proc/PID/status in MB (NaN once the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    except OSError:
+        return float("nan")
+    for line in text.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory now (this process by default)."""
+    return _status_mb(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process so far."""
+    return _status_mb(pid, "VmHWM")

@@ -34,6 +34,6 @@ def red_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def kitti_frame():
-    from training_free_io import read_rgb_file
+    from ros_road_seg.image_files import read_rgb_file
 
     return read_rgb_file(SAMPLE_KITTI / "image_2" / "000000_10.png")

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,56 +13,22 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
+from ros_road_seg.discovery import spin_for, wait_until_matched
 from ros_road_seg.image_conversion import array_to_image_msg, output_msg_to_array
+from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
+from ros_road_seg.ros_messages import diagnostic_values, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class NodeProcess:
-    """``python -m ros_road_seg.node`` in a subprocess, with its output collected for assertions."""
+class NodeProcess(ChildProcess):
+    """``python -m ros_road_seg.node`` (or ``module``) in a subprocess, with its output collected for assertions."""
 
-    def __init__(self, parameters: dict, namespace: str, extra_args: list[str] | None = None) -> None:
-        args = [sys.executable, "-m", "ros_road_seg.node", "--ros-args", "-r", f"__ns:={namespace}"]
-        for name, value in parameters.items():
-            args += ["-p", f"{name}:={value}"]
-        args += extra_args or []
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for_output(self, text: str, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return True
-            if self.process.poll() is not None:
-                time.sleep(0.2)
-                return text in self.output
-            time.sleep(0.05)
-        return False
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=2)
-        return self.process.returncode
+    def __init__(
+        self, parameters: dict, namespace: str, extra_args: list[str] | None = None, module: str = "ros_road_seg.node"
+    ) -> None:
+        args = python_module_command(module, *ros_arguments(parameters, namespace=namespace), *(extra_args or []))
+        super().__init__("road_seg_node", args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 class Client:
@@ -83,7 +45,7 @@ class Client:
         self.diagnostics: list[DiagnosticArray] = []
         self.node.create_subscription(Image, "road_mask", self.masks.append, reliable)
         self.overlay_arrivals: list[float] = []  # time.monotonic() of each overlay, parallel to self.overlays
-        self.node.create_subscription(Image, "road_overlay", self._on_overlay, reliable)
+        self.overlay_subscription = self.node.create_subscription(Image, "road_overlay", self._on_overlay, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
 
     def _on_overlay(self, msg: Image) -> None:
@@ -91,25 +53,14 @@ class Client:
         self.overlay_arrivals.append(time.monotonic())
 
     def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            rclpy.spin_once(self.node, timeout_sec=0.02)
+        spin_for(self.node, seconds)
 
     def wait_connected(self, timeout: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-            if (
-                self.publisher.get_subscription_count() > 0
-                and self.node.count_publishers(self.node.resolve_topic_name("road_overlay")) > 0
-            ):
-                self.spin_for(0.3)
-                return True
-        return False
+        return wait_until_matched(self.node, [self.publisher, self.overlay_subscription], timeout)
 
     def roundtrip(self, msg, timeout: float = 15.0, resend: float = 1.0) -> tuple[Image, Image]:
         """Publish ``msg`` (resending if best-effort loses it) until its mask and overlay come back."""
-        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        stamp = stamp_to_ns(msg.header.stamp)
         deadline = time.monotonic() + timeout
         next_send = 0.0
         while time.monotonic() < deadline:
@@ -124,9 +75,7 @@ class Client:
         raise TimeoutError(f"no mask/overlay came back for stamp {stamp} within {timeout} s")
 
     def latest_diagnostic_values(self) -> dict[str, str]:
-        if not self.diagnostics:
-            return {}
-        return {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
+        return diagnostic_values(self.diagnostics[-1]) if self.diagnostics else {}
 
     def close(self) -> None:
         self.node.destroy_node()
@@ -134,7 +83,7 @@ class Client:
 
 def _find(messages, stamp):
     for message in reversed(messages):
-        if (message.header.stamp.sec, message.header.stamp.nanosec) == stamp:
+        if stamp_to_ns(message.header.stamp) == stamp:
             return message
     return None
 

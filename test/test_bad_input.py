@@ -96,10 +96,10 @@ def encoded(ext: str) -> bytes:
 @pytest.mark.parametrize(
     "kind,data,message",
     [
-        ("not an image", b"hello, this is text", "not a decodable image"),
+        ("not an image", b"hello, this is text", "unknown data: format not accepted"),
         ("empty", b"", "data is empty"),
-        ("truncated JPEG", encoded(".jpg")[:-200], "truncated JPEG"),
-        ("truncated PNG", encoded(".png")[:-30], "truncated PNG"),
+        ("truncated JPEG", encoded(".jpg")[:-200], "JPEG: truncated"),
+        ("truncated PNG", encoded(".png")[:-30], "PNG: truncated"),
     ],
 )
 def test_bad_compressed_is_refused(kind, data, message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
 
 from ros_road_seg.errors import BagError
+from ros_road_seg.processes import is_running
 from ros_road_seg.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
 from synthetic_data import make_kitti, synthetic_frame, write_png
 
@@ -220,8 +223,9 @@ def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     pngs = sorted(p.name for p in (tmp_path / "demo" / "overlay").glob("overlay_*.png"))
     assert len(pngs) == 3, f"{pngs}\n{result.stdout}"
     assert "mean road IoU:" in result.stdout and "provider:           CPUExecutionProvider" in result.stdout
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == "", "the demo left processes running"
+    pids = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())["stage_pids"]
+    assert set(pids) == {"road_seg_node", "record_overlay", "bag_replay"}
+    assert not [name for name, pid in pids.items() if is_running(pid)], f"the demo left processes running: {pids}"
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

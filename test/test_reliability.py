@@ -20,7 +20,7 @@ from sensor_msgs.msg import CompressedImage
 
 from onnx_fixtures import write_red_channel_model
 from ros_harness import ROOT, Client, NodeProcess, make_image_msg
-from ros_road_seg.bench import rss_mb
+from ros_road_seg.stats import rss_mb
 from ros_road_seg.paths import default_model_path
 
 BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's error log must contain)
@@ -119,7 +119,7 @@ def test_bad_compressed_frames_are_survived(ros_context, red_model):
             good.header.stamp.sec = 100 + stamp
             good.data = array.array("B", jpeg)
             client.roundtrip(good)
-        assert node.wait_for_output("not a decodable image", 5) and node.wait_for_output("truncated JPEG", 5)
+        assert node.wait_for_output("format not accepted", 5) and node.wait_for_output("JPEG: truncated", 5)
     finally:
         assert node.stop() == 0, node.output
 

@@ -10,7 +10,8 @@ from PIL import Image as PILImage
 from onnx_fixtures import red_channel_expected, write_red_channel_model
 from ros_road_seg.errors import ModelLoadError, ProviderUnavailableError, RoadSegError
 from ros_road_seg.metrics import road_iou
-from ros_road_seg.segmenter import Segmenter, blend_overlay, preprocess, resolve_providers
+from ros_road_seg.model import resolve_providers
+from ros_road_seg.segmenter import Segmenter, blend_overlay, preprocess
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 

@@ -14,7 +14,7 @@ import pytest
 from ros_road_seg.labels import read_label, road_masks
 from ros_road_seg.metrics import road_iou
 from ros_road_seg.segmenter import Segmenter
-from training_free_io import read_rgb_file
+from ros_road_seg.image_files import read_rgb_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"

@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
-from ros_road_seg.bench import time_calls
 from ros_road_seg.segmenter import Segmenter, blend_overlay
-from ros_road_seg.stats import summarize_ms
+from ros_road_seg.stats import summarize_ms, time_calls
 from training.data import DATASETS, load_sample
 from training.evaluate import evaluate, select_samples
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from ros_road_seg.errors import RoadSegError
 from ros_road_seg.metrics import intersection_union
-from ros_road_seg.segmenter import DEFAULT_THRESHOLD, resize_probability
+from ros_road_seg.model import DEFAULT_THRESHOLD
+from ros_road_seg.segmenter import resize_probability
 from training.data import Fold, block_folds, camvid_samples, kitti_samples, load_sample, sequence_folds
 from training.evaluate import evaluate, load_probability_fn
 from training.train import add_recipe_arguments, fit_run, mixed_run_data

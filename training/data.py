@@ -15,11 +15,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ros_road_seg.errors import DatasetError
-from ros_road_seg.labels import DATASETS, decode_image_file, read_label, road_masks
+from ros_road_seg.image_files import read_rgb_file
+from ros_road_seg.labels import DATASETS, read_label, road_masks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validation
@@ -113,14 +113,9 @@ def load_dataset(
     raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as RGB uint8; a missing, truncated or non-image file is an error naming it."""
-    return cv2.cvtColor(decode_image_file(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def load_sample(sample: Sample) -> LoadedSample:
     """Image, road mask and valid mask of one sample, by its own dataset's label ids."""
-    rgb = read_rgb(sample.image_path)
+    rgb = read_rgb_file(sample.image_path)
     label = read_label(sample.label_path)
     if rgb.shape[:2] != label.shape[:2]:
         raise DatasetError(

@@ -21,8 +21,8 @@ import numpy as np
 
 from ros_road_seg.errors import RoadSegError
 from ros_road_seg.metrics import intersection_union, road_iou
+from ros_road_seg.model import DEFAULT_THRESHOLD
 from ros_road_seg.segmenter import (
-    DEFAULT_THRESHOLD,
     Segmenter,
     preprocess,
     resize_mask,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
-from ros_road_seg.segmenter import DEFAULT_NORMALISATION, METADATA_PREFIX
+from ros_road_seg.model import DEFAULT_NORMALISATION, METADATA_PREFIX
 
 PARITY_TOLERANCE = 1e-4
 UPSAMPLE_MODES = ("repeat", "resize")

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ros_road_seg.errors import RoadSegError
-from ros_road_seg.segmenter import METADATA_PREFIX, Segmenter, preprocess
-from training.data import IMAGE_SUFFIXES, read_rgb
+from ros_road_seg.model import METADATA_PREFIX
+from ros_road_seg.segmenter import Segmenter, preprocess
+from ros_road_seg.image_files import read_rgb_file
+from training.data import IMAGE_SUFFIXES
 
 
 def calibration_frames(folder: Path, input_size: tuple[int, int], count: int, seed: int = 0) -> list[np.ndarray]:
@@ -24,7 +26,7 @@ def calibration_frames(folder: Path, input_size: tuple[int, int], count: int, se
     if not paths:
         raise RoadSegError(f"--calib folder '{folder}' holds no PNG/JPG frames")
     chosen = np.random.default_rng(seed).permutation(len(paths))[:count]
-    return [preprocess(read_rgb(paths[i]), input_size).copy() for i in sorted(chosen)]
+    return [preprocess(read_rgb_file(paths[i]), input_size).copy() for i in sorted(chosen)]
 
 
 class _Reader:

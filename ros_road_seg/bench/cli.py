@@ -1,0 +1,164 @@
+"""The benchmark's command line: which measurements run, in which order, and where the report goes.
+
+Same frames, same model, one process run, warm-up first. Prints a markdown table and writes it with a JSON file:
+  a) course: Keras ``predict`` + PIL resize + threshold + PIL resize back + ``Image.blend`` (needs --keras and TF)
+  b) raw ORT: ``session.run`` on a ready 1xhxwx3 tensor (the model's floor)
+  c) core: RGB frame in -> mask + overlay out at the frame's size (``Segmenter.segment``)
+  d) node: publisher process -> road_seg_node process -> subscriber, latency from the header stamp to arrival
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ros_road_seg.bench.course import course_pipeline
+from ros_road_seg.bench.node_run import bench_node
+from ros_road_seg.bench.report import machine, markdown
+from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
+from ros_road_seg.image_files import read_rgb_file
+from ros_road_seg.labels import read_label, road_masks
+from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
+from ros_road_seg.model import PROVIDER_CHOICES
+from ros_road_seg.segmenter import Segmenter
+from ros_road_seg.stats import rss_mb, summarize_ms, time_calls
+
+SWEEP = {"640x480": (480, 640), "1242x375": (375, 1242), "1920x1080": (1080, 1920)}
+
+
+def load_frames(folder: Path, size: tuple[int, int]) -> list[np.ndarray]:
+    """The sample KITTI frames, resized to (height, width) when they are not already that size."""
+    frames = []
+    for path in sorted(Path(folder).glob("*.png")):
+        rgb = read_rgb_file(path, "frame")
+        if rgb.shape[:2] != size:
+            rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        frames.append(rgb)
+    if not frames:
+        raise FileNotFoundError(f"no PNG frames in '{folder}'")
+    return frames
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ros_road_seg.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument("--keras", type=Path, default=None, help=".keras of the same model, for the course pipeline")
+    parser.add_argument("--providers", default="cpu", choices=PROVIDER_CHOICES)
+    parser.add_argument("--frames", type=Path, default=share_directory() / "sample_data" / "kitti" / "image_2")
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--course-iterations", type=int, default=30)
+    parser.add_argument("--node-rates", type=float, nargs="*", default=[10, 30, 0], help="Hz; 0 = as fast as possible")
+    parser.add_argument("--node-seconds", type=float, default=10.0)
+    parser.add_argument("--memory-frames", type=int, default=1000)
+    parser.add_argument(
+        "--node-modes",
+        nargs="*",
+        default=["thread"],
+        choices=("thread", "callback"),
+        help="inference on a worker thread and/or in the subscription callback",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=share_directory() / "sample_data" / "kitti" / "semantic",
+        help="labels of --frames, for the IoU of the tuning variants",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write bench.md and bench.json here")
+    args = parser.parse_args(argv)
+    apply_fastdds_profile()
+
+    segmenter = Segmenter(args.model, providers=args.providers)
+    model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
+    report = {"model": model_name, "provider": segmenter.provider, "machine": machine(), "rows": []}
+    rows = report["rows"]
+    print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)
+    size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
+    rows.append(
+        {
+            "pipeline": "b) raw ONNX Runtime",
+            "frame": f"{size} tensor",
+            **summarize_ms(bench_raw_ort(segmenter, args.iterations)),
+            "rss_mb": rss_mb(),
+        }
+    )
+    for label, frame_size in SWEEP.items():
+        frames = load_frames(args.frames, frame_size)
+        rows.append(
+            {
+                "pipeline": "c) our core end to end",
+                "frame": label,
+                **summarize_ms(time_calls(segmenter.segment, frames, args.iterations)),
+                "rss_mb": rss_mb(),
+            }
+        )
+    course, description = course_pipeline(args.keras, segmenter.threshold)
+    for label, frame_size in SWEEP.items():
+        if course is None:
+            rows.append({"pipeline": "a) course pipeline", "frame": label, "skipped": description})
+            continue
+        frames = load_frames(args.frames, frame_size)
+        rows.append(
+            {
+                "pipeline": "a) course pipeline",
+                "frame": label,
+                **summarize_ms(time_calls(course, frames, args.course_iterations, warmup=3)),
+                "rss_mb": rss_mb(),
+            }
+        )
+    by_key = {(r["pipeline"][0], r["frame"]): r for r in rows if "p50_ms" in r}
+    ratios = {}
+    core = by_key.get(("c", "1242x375"))
+    raw = by_key.get(("b", f"{size} tensor"))
+    if core and raw:
+        ratios["c/b"] = core["p50_ms"] / raw["p50_ms"]
+    if course is not None and core:
+        ratios["a/c"] = by_key[("a", "1242x375")]["p50_ms"] / core["p50_ms"]
+    report["node"] = {}
+    if args.node_rates:
+        frame = load_frames(args.frames, SWEEP["1242x375"])[0]
+        for mode in args.node_modes:
+            label = "inference on a worker thread" if mode == "thread" else "inference in the callback"
+            print(f"node run: {label} ...", file=sys.stderr)
+            node = bench_node(
+                args.model,
+                args.providers,
+                frame,
+                args.node_rates,
+                args.node_seconds,
+                args.memory_frames,
+                inference_thread=(mode == "thread"),
+            )
+            report["node"][label] = node
+            fastest = node.get("max") or next(v for k, v in node.items() if k not in ("memory", "provider"))
+            if raw and mode == "thread":
+                ratios["d/b"] = fastest["p50_ms"] / raw["p50_ms"]
+    report["ratios"] = ratios
+    kitti_frames = load_frames(args.frames, SWEEP["1242x375"])
+    labels = []
+    if args.labels and Path(args.labels).is_dir():
+        labels = [road_masks(read_label(p), "kitti")[0] for p in sorted(Path(args.labels).glob("*.png"))]
+        if len(labels) != len(kitti_frames):
+            labels = []
+    report["variants"] = compare_variants(segmenter, kitti_frames, labels, args.iterations)
+    report["profile"] = profile_operators(args.model)
+    report["peak_rss_bench_process_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    text = markdown(report)
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench.md").write_text(text)
+        (args.out / "bench.json").write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

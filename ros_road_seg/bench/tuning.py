@@ -1,0 +1,79 @@
+"""Raw ONNX Runtime on a ready tensor, tuning variants on real frames, and ONNX Runtime's operator profile."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ros_road_seg.metrics import road_iou
+from ros_road_seg.segmenter import Segmenter, resize_probability, threshold_mask
+from ros_road_seg.stats import summarize_ms, time_calls
+
+
+def bench_raw_ort(segmenter: Segmenter, iterations: int) -> list[float]:
+    tensor = np.random.default_rng(0).random((1, *segmenter.input_size, 3), dtype=np.float32)
+    feeds = {segmenter.input_name: tensor}
+    names = [segmenter.output_name]
+    return time_calls(lambda _: segmenter.session.run(names, feeds), [tensor], iterations)
+
+
+def compare_variants(
+    segmenter: Segmenter, frames: list[np.ndarray], labels: list[np.ndarray], iterations: int
+) -> list[dict]:
+    """Tuning choices measured on the same frames: resize interpolation, and where the threshold goes."""
+    height, width = segmenter.input_size
+    rows = []
+    for name, flag in (
+        ("preprocess resize INTER_AREA (used)", cv2.INTER_AREA),
+        ("preprocess resize INTER_LINEAR", cv2.INTER_LINEAR),
+    ):
+        times = time_calls(lambda f, flag=flag: cv2.resize(f, (width, height), interpolation=flag), frames, iterations)
+        rows.append({"variant": name, **summarize_ms(times)})
+    probabilities = [segmenter.probability(f).copy() for f in frames]
+
+    def prob_then_threshold(index: int) -> np.ndarray:
+        return threshold_mask(resize_probability(probabilities[index], frames[index].shape[:2]), segmenter.threshold)
+
+    def threshold_then_nearest(index: int) -> np.ndarray:
+        small = threshold_mask(np.ascontiguousarray(probabilities[index]), segmenter.threshold)
+        size = frames[index].shape[1], frames[index].shape[0]
+        return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+
+    for name, function in (
+        ("resize probability (linear), then threshold (used)", prob_then_threshold),
+        ("threshold at model size, then resize nearest", threshold_then_nearest),
+    ):
+        times = time_calls(function, list(range(len(frames))), iterations)
+        ious = [road_iou(function(i), labels[i]) for i in range(len(frames))] if labels else []
+        rows.append(
+            {"variant": name, **summarize_ms(times), "mean_iou": float(np.mean(ious)) if ious else float("nan")}
+        )
+    return rows
+
+
+def profile_operators(model: Path, iterations: int = 50) -> list[tuple[str, float]]:
+    """ONNX Runtime's own profile of the raw model: share of kernel time per operator type."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    shape = [1 if not isinstance(d, int) else d for d in session.get_inputs()[0].shape]
+    feeds = {session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+    for _ in range(iterations):
+        session.run(None, feeds)
+    trace = Path(session.end_profiling())
+    totals: dict[str, float] = {}
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            totals[op] = totals.get(op, 0.0) + event.get("dur", 0)
+    trace.unlink()
+    grand = sum(totals.values()) or 1.0
+    return sorted(((op, 100.0 * t / grand) for op, t in totals.items()), key=lambda x: -x[1])

@@ -1,0 +1,140 @@
+"""The road_seg node's parameters, declared once: default, description, read-only flag, range or choices.
+
+rclpy enforces ``read_only`` and numeric ranges itself, before any callback of ours runs; :func:`check_value` adds
+what descriptors cannot say (string choices, the threshold's -1 sentinel, a colour's shape). ``config/road_seg.yaml``
+is a configuration in this format, the launch file passes only the arguments a user set, and the README's table is
+written from :data:`PARAMETERS`. No OpenCV is imported here: the node reads ``max_pixels`` before OpenCV loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS
+from ros_road_seg.model import MODEL_THRESHOLD, PROVIDER_CHOICES, validate_color, validate_threshold
+
+TRANSPORT_CHOICES = ("raw", "compressed")
+INTRINSICS_FROM_TOPIC = 0.0  # camera_fx/fy of 0: take the intrinsics from the camera_info topic
+
+
+@dataclass(frozen=True)
+class Parameter:
+    default: object
+    description: str
+    read_only: bool = True
+    choices: tuple[str, ...] = ()
+    float_range: tuple[float, float] | None = None
+    int_range: tuple[int, int] | None = None
+    constraints: str = ""
+
+    def descriptor(self) -> ParameterDescriptor:
+        constraints = self.constraints or (f"one of {', '.join(self.choices)}" if self.choices else "")
+        descriptor = ParameterDescriptor(
+            description=self.description, read_only=self.read_only, additional_constraints=constraints
+        )
+        if self.float_range is not None:
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=self.float_range[0], to_value=self.float_range[1])
+            ]
+        if self.int_range is not None:
+            descriptor.integer_range = [IntegerRange(from_value=self.int_range[0], to_value=self.int_range[1])]
+        return descriptor
+
+
+PARAMETERS: dict[str, Parameter] = {
+    # model and inference
+    "model_path": Parameter("", "ONNX model; empty = the package's shipped default model"),
+    "providers": Parameter("auto", "ONNX Runtime execution provider", choices=PROVIDER_CHOICES),
+    "threshold": Parameter(
+        MODEL_THRESHOLD,
+        "road probability threshold; -1 = the model's metadata value",
+        read_only=False,
+        constraints="-1 or a value in [0, 1]",
+    ),
+    "intra_op_threads": Parameter(0, "ONNX Runtime threads; 0 = the CPUs available", int_range=(0, 256)),
+    "inference_thread": Parameter(
+        True, "run inference on a worker thread with a latest-frame slot (true) or in the subscription callback"
+    ),
+    # input
+    "input_transport": Parameter(
+        "raw",
+        "subscribe to sensor_msgs/Image on 'image' (raw) or CompressedImage on 'image/compressed'",
+        choices=TRANSPORT_CHOICES,
+    ),
+    "max_pixels": Parameter(
+        DEFAULT_MAX_PIXELS,
+        "frames with more pixels are refused before decoding or allocation (also OpenCV's decoder ceiling)",
+        int_range=(1, 2**31 - 1),
+    ),
+    "max_compressed_bytes": Parameter(
+        DEFAULT_MAX_COMPRESSED_BYTES,
+        "CompressedImage payloads larger than this are refused before any work",
+        int_range=(1, 2**31 - 1),
+    ),
+    # outputs
+    "overlay_alpha": Parameter(
+        0.5, "weight of the overlay colour on road pixels", read_only=False, float_range=(0.0, 1.0)
+    ),
+    "overlay_color": Parameter(
+        [255, 255, 255], "overlay colour R, G, B", read_only=False, constraints="three integers 0-255"
+    ),
+    "publish_probability": Parameter(False, "also publish road_probability (mono8, 0-255 = 0-1)"),
+    "diagnostics_period": Parameter(2.0, "seconds between /diagnostics messages", float_range=(0.1, 60.0)),
+    # drivable-area grid (nav_msgs/OccupancyGrid on road_grid); frames and angles as in ros_road_seg.ground_grid
+    "publish_grid": Parameter(False, "also publish the road as an OccupancyGrid on the ground (road_grid)"),
+    "grid_frame": Parameter("base_footprint", "frame of the grid; the camera mounting is given in it"),
+    "grid_resolution": Parameter(0.1, "grid cell size, metres", float_range=(0.01, 5.0)),
+    "grid_length": Parameter(40.0, "grid extent forward (x) from grid_origin_x, metres", float_range=(0.5, 500.0)),
+    "grid_width": Parameter(30.0, "grid extent across (y), centred on y = 0, metres", float_range=(0.5, 500.0)),
+    "grid_origin_x": Parameter(0.0, "x of the grid's near edge in grid_frame, metres", float_range=(-500.0, 500.0)),
+    "grid_max_range": Parameter(
+        40.0, "cells farther than this from the camera are unknown (-1), metres", float_range=(0.5, 1000.0)
+    ),
+    "camera_height": Parameter(1.65, "camera height above the ground, metres (KITTI: 1.65)", float_range=(0.05, 50.0)),
+    "camera_pitch": Parameter(0.0, "camera pitch, radians, positive looks down", float_range=(-1.5, 1.5)),
+    "camera_roll": Parameter(0.0, "camera roll about its forward axis, radians", float_range=(-1.5, 1.5)),
+    "camera_yaw": Parameter(0.0, "camera yaw, radians, positive looks left", float_range=(-3.2, 3.2)),
+    "camera_x": Parameter(0.0, "camera position forward of grid_frame's origin, metres", float_range=(-50.0, 50.0)),
+    "camera_y": Parameter(0.0, "camera position left of grid_frame's origin, metres", float_range=(-50.0, 50.0)),
+    "camera_fx": Parameter(
+        INTRINSICS_FROM_TOPIC,
+        "focal length x in pixels when no camera_info is published; 0 = use the camera_info topic",
+        float_range=(0.0, 100000.0),
+    ),
+    "camera_fy": Parameter(
+        INTRINSICS_FROM_TOPIC, "focal length y in pixels (with camera_fx)", float_range=(0.0, 100000.0)
+    ),
+    "camera_cx": Parameter(0.0, "principal point x in pixels (with camera_fx)", float_range=(-100000.0, 100000.0)),
+    "camera_cy": Parameter(0.0, "principal point y in pixels (with camera_fx)", float_range=(-100000.0, 100000.0)),
+    "camera_image_width": Parameter(
+        0, "image width the camera_* intrinsics are for (with camera_fx)", int_range=(0, 100000)
+    ),
+    "camera_image_height": Parameter(
+        0, "image height the camera_* intrinsics are for (with camera_fx)", int_range=(0, 100000)
+    ),
+}
+
+
+def check_value(name: str, value) -> None:
+    """What descriptors cannot enforce; raises ValueError naming the parameter, the value and what is allowed."""
+    spec = PARAMETERS.get(name)
+    if spec is None:
+        return
+    if spec.choices and value not in spec.choices:
+        raise ValueError(f"{name} '{value}' is not one of {', '.join(spec.choices)}")
+    if name == "threshold" and value != MODEL_THRESHOLD:
+        validate_threshold(value)
+    if name == "overlay_color":
+        validate_color(tuple(value))
+
+
+def declare_all(node) -> dict:
+    """Declare every parameter on ``node`` and return the values it starts with (each checked)."""
+    for name, spec in PARAMETERS.items():
+        node.declare_parameter(name, spec.default, spec.descriptor())
+    values = {name: node.get_parameter(name).value for name in PARAMETERS}
+    for name, value in values.items():
+        check_value(name, value)
+    return values
