@@ -1,56 +1,165 @@
-"""Start the road_seg node (and optionally RViz) on a camera topic: ros2 launch ros_road_seg seg.launch.py."""
+"""Start the road_seg node (and optionally RViz) on a camera topic: ros2 launch ros_road_seg seg.launch.py.
+
+Only the arguments given on the command line reach the node, after ``params_file``: a value in your YAML survives
+unless you also set it here. ``managed:=true`` starts the lifecycle node; ``autostart:=true`` then drives
+configure -> activate from here (leave it false when a lifecycle manager does).
+"""
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    OpaqueFunction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
+from launch.events import matches_action
+from launch.substitutions import EnvironmentVariable
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 PACKAGE = "ros_road_seg"
 DEFAULT_IMAGE_TOPIC = "/kitti/camera/color/left/image_raw"
+DEFAULT_CAMERA_INFO_TOPIC = "/kitti/camera/color/left/camera_info"
+UNSET = ""
+# launch argument -> (node parameter, type); passed to the node only when the user gave it
+PARAMETER_ARGUMENTS = {
+    "model": ("model_path", str),
+    "providers": ("providers", str),
+    "threshold": ("threshold", float),
+    "publish_grid": ("publish_grid", bool),
+    "use_sim_time": ("use_sim_time", bool),
+}
+
+
+def _as(kind, text: str):
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"expected true or false, got '{text}'")
+        return text.lower() == "true"
+    return kind(text)
+
+
+def _node_actions(context):
+    share = get_package_share_directory(PACKAGE)
+    config = context.launch_configurations
+    overrides = {}
+    for argument, (parameter, kind) in PARAMETER_ARGUMENTS.items():
+        if config.get(argument, UNSET) != UNSET:
+            overrides[parameter] = _as(kind, config[argument])
+    params_file = config.get("params_file", UNSET) or os.path.join(share, "config", "road_seg.yaml")
+    common = {
+        "package": PACKAGE,
+        "name": "road_seg",
+        "namespace": "",
+        "output": "screen",
+        "additional_env": {"ROAD_SEG_EXIT_WITH_PARENT": "1"},  # stops with launch even when launch gets SIGTERM
+        "parameters": [params_file] + ([overrides] if overrides else []),
+        "remappings": [
+            ("image", config["image_topic"]),
+            ("image/compressed", config["image_topic"] + "/compressed"),
+            ("camera_info", config["camera_info_topic"]),
+        ],
+    }
+    if _as(bool, config["managed"]):
+        node = LifecycleNode(executable="road_seg_lifecycle_node", **common)
+        actions = [node]
+        if _as(bool, config["autostart"]):
+            actions += [
+                RegisterEventHandler(
+                    OnStateTransition(
+                        target_lifecycle_node=node,
+                        goal_state="inactive",
+                        entities=[
+                            EmitEvent(
+                                event=ChangeState(
+                                    lifecycle_node_matcher=matches_action(node),
+                                    transition_id=Transition.TRANSITION_ACTIVATE,
+                                )
+                            )
+                        ],
+                    )
+                ),
+                EmitEvent(
+                    event=ChangeState(
+                        lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE
+                    )
+                ),
+            ]
+    else:
+        actions = [Node(executable="road_seg_node", **common)]
+    if _as(bool, config["rviz"]):
+        sim_time = {k: v for k, v in overrides.items() if k == "use_sim_time"}
+        actions.append(
+            Node(
+                package="rviz2",
+                executable="rviz2",
+                name="rviz2",
+                arguments=["-d", os.path.join(share, "config", "road_seg.rviz")],
+                parameters=[sim_time] if sim_time else [],
+            )
+        )
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     arguments = [
+        DeclareLaunchArgument("model", default_value=UNSET, description="ONNX model path; unset = the params file's"),
         DeclareLaunchArgument(
-            "model", default_value="", description="ONNX model path; empty = the shipped default model"
+            "image_topic", default_value=DEFAULT_IMAGE_TOPIC, description="camera topic remapped onto 'image'"
         ),
         DeclareLaunchArgument(
-            "image_topic",
-            default_value=DEFAULT_IMAGE_TOPIC,
-            description="camera topic remapped onto the node's 'image' input",
+            "camera_info_topic",
+            default_value=DEFAULT_CAMERA_INFO_TOPIC,
+            description="CameraInfo topic remapped onto 'camera_info' (intrinsics for the road grid)",
         ),
         DeclareLaunchArgument(
             "providers",
-            default_value="auto",
-            choices=["auto", "cuda", "tensorrt", "cpu"],
-            description="ONNX Runtime execution provider",
+            default_value=UNSET,
+            choices=[UNSET, "auto", "cuda", "tensorrt", "cpu"],
+            description="ONNX Runtime execution provider; unset = the params file's",
         ),
         DeclareLaunchArgument(
-            "threshold", default_value="-1.0", description="road probability threshold in [0, 1]; -1 = the model's own"
+            "threshold",
+            default_value=UNSET,
+            description="road probability threshold in [0, 1], -1 = the model's own; unset = the params file's",
+        ),
+        DeclareLaunchArgument(
+            "publish_grid",
+            default_value=UNSET,
+            choices=[UNSET, "true", "false"],
+            description="publish the drivable-area OccupancyGrid on road_grid; unset = the params file's",
         ),
         DeclareLaunchArgument(
             "params_file",
             default_value=os.path.join(share, "config", "road_seg.yaml"),
-            description="YAML with the node's parameters",
+            description="YAML with the node's parameters (the launch arguments you set override it)",
         ),
         DeclareLaunchArgument(
             "use_sim_time",
-            default_value="false",
-            choices=["true", "false"],
+            default_value=UNSET,
+            choices=[UNSET, "true", "false"],
             description="use /clock (true when replaying a bag with --clock)",
         ),
         DeclareLaunchArgument(
-            "rviz",
+            "managed",
             default_value="false",
             choices=["true", "false"],
-            description="also start RViz with config/road_seg.rviz",
+            description="start the lifecycle (managed) node instead of the plain one",
         ),
+        DeclareLaunchArgument(
+            "autostart",
+            default_value="false",
+            choices=["true", "false"],
+            description="with managed:=true, configure and activate it from this launch file",
+        ),
+        DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"], description="also start RViz"),
     ]
     # Big best-effort images between processes need Fast DDS shared memory; keep a profile the user already set.
     fastdds = SetEnvironmentVariable(
@@ -59,31 +168,4 @@ def generate_launch_description() -> LaunchDescription:
             "FASTDDS_DEFAULT_PROFILES_FILE", default_value=os.path.join(share, "config", "fastdds_shm.xml")
         ),
     )
-    node = Node(
-        package=PACKAGE,
-        executable="road_seg_node",
-        name="road_seg",
-        output="screen",
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {
-                "model_path": ParameterValue(LaunchConfiguration("model"), value_type=str),
-                "providers": ParameterValue(LaunchConfiguration("providers"), value_type=str),
-                "threshold": ParameterValue(LaunchConfiguration("threshold"), value_type=float),
-                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
-            },
-        ],
-        remappings=[
-            ("image", LaunchConfiguration("image_topic")),
-            ("image/compressed", [LaunchConfiguration("image_topic"), "/compressed"]),
-        ],
-    )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", os.path.join(share, "config", "road_seg.rviz")],
-        parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    return LaunchDescription(arguments + [fastdds, node, rviz])
+    return LaunchDescription(arguments + [fastdds, OpaqueFunction(function=_node_actions)])

@@ -7,13 +7,17 @@ that OpenCV's own decoder ceiling can be set from it.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from ros_road_seg.errors import RoadSegError
 from ros_road_seg.parameters import declare_all
@@ -41,21 +45,32 @@ class RoadSegNode(Node):
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Init, spin until Ctrl-C/SIGTERM (or a lifecycle shutdown), stop cleanly: exit 0, no traceback, even when a
+    """Init, spin until SIGINT/SIGTERM (or a lifecycle shutdown), stop cleanly: exit 0, no traceback, even when a
     second signal arrives during shutdown (``ros2 launch`` forwards SIGINT to a process group that already got
-    one). A startup failure is one line on stderr and exit code 1."""
+    one). The first signal only asks the loop to stop; later ones are ignored. A startup failure is one line on
+    stderr and exit code 1."""
     apply_fastdds_profile()
+    _exit_with_parent()
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:
+        stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # noqa: BLE001 - e.g. a missing or malformed --params-file
         print(f"[road_seg] cannot start: {_first_line(error)}", file=sys.stderr)
         return 1
     node = None
     try:
         node = make_node()
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok() and not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     except (RoadSegError, ValueError) as error:
         print(f"[road_seg] cannot start: {error}", file=sys.stderr)
@@ -64,7 +79,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
         print(f"[road_seg] cannot start: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
         return 1
     finally:
-        _ignore_further_signals()
+        request_stop(None, None)
         if node is not None:
             node.stop()
             node.destroy_node()
@@ -73,10 +88,19 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     return 0
 
 
-def _ignore_further_signals() -> None:
-    """We are stopping already: a second SIGINT/SIGTERM must not interrupt the cleanup with a traceback."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+EXIT_WITH_PARENT_ENV = "ROAD_SEG_EXIT_WITH_PARENT"  # seg.launch.py sets it for the nodes it starts
+
+
+def _exit_with_parent() -> None:
+    """``ros2 launch`` killed by SIGTERM exits at once without stopping its children (launch's own documented
+    limitation). Started by our launch file, the node asks the kernel for a SIGTERM when its parent dies, and so
+    stops cleanly instead of running on as an orphan. Linux only; elsewhere nothing changes."""
+    if os.environ.get(EXIT_WITH_PARENT_ENV) != "1" or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _first_line(error: BaseException) -> str:

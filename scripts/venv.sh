@@ -22,6 +22,17 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -r "$req"
   touch "$stamp"
 fi
+# ROS 2 launch is not on PyPI: its wheels (CPython 3.11) come from ../shared/ros2-launch when that folder exists;
+# the tests that run `ros2 launch` skip with a reason otherwise.
+launch_stamp=".venv/.installed-ros2-launch"
+if [ "$kind" = test ] && [ ! -f "$launch_stamp" ] && [ -f ../shared/ros2-launch/install.sh ]; then
+  if .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    echo "installing ROS 2 launch from ../shared/ros2-launch (first run only) ..."
+    PYTHON=.venv/bin/python bash ../shared/ros2-launch/install.sh >/dev/null && touch "$launch_stamp"
+  else
+    echo "note: ../shared/ros2-launch holds CPython 3.11 wheels; the ros2 launch tests will skip" >&2
+  fi
+fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 # One DDS domain per test session, on loopback only, so parallel runs and other ROS graphs never cross.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(100, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import training  # noqa: E402,F401 - quietens TensorFlow once, before any test imports it
 from ros_road_seg.paths import apply_fastdds_profile  # noqa: E402
 
 apply_fastdds_profile()
@@ -25,6 +25,16 @@ apply_fastdds_profile()
 from onnx_fixtures import write_red_channel_model  # noqa: E402
 
 SAMPLE_KITTI = ROOT / "sample_data" / "kitti"
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    """rclpy initialised for a test module that talks to node processes over DDS."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-import rclpy
 from sensor_msgs.msg import CompressedImage, Image
 
 from onnx_fixtures import red_channel_expected
@@ -17,13 +16,6 @@ from ros_harness import Client, NodeProcess, image_msg_array, make_image_msg
 from ros_road_seg.segmenter import blend_overlay
 
 ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"]
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def unique_namespace() -> str:

@@ -43,13 +43,6 @@ BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's 
 }
 
 
-@pytest.fixture(scope="module")
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
 def namespace() -> str:
     return "/r" + uuid.uuid4().hex[:8]
 
