@@ -9,7 +9,6 @@ looks like a bag. A ``frame_index.csv`` beside ``metadata.yaml`` maps each stamp
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -19,13 +18,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import BagError, DatasetError
+from ros_road_seg import kitti_camera
+from ros_road_seg.bag_file import BagFile
+from ros_road_seg.errors import BagError, DatasetError, RoadSegError
+from ros_road_seg.ground_grid import Intrinsics
 from ros_road_seg.image_files import read_rgb_file
+from ros_road_seg.ros_messages import NS_PER_S
 
 DEFAULT_TOPIC = "/kitti/camera/color/left/image_raw"
 DEFAULT_FRAME_ID = "camera_color_left"
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 INDEX_FILE = "frame_index.csv"
+CAMERA_INFO_CHOICES = ("auto", "kitti", "none")
+IMAGE, COMPRESSED, CAMERA_INFO = (
+    "sensor_msgs/msg/Image",
+    "sensor_msgs/msg/CompressedImage",
+    "sensor_msgs/msg/CameraInfo",
+)
 
 
 @dataclass(frozen=True)
@@ -102,43 +111,44 @@ def read_calibration(path: Path, camera: str = "02") -> dict:
     return {"width": width, "height": height, "k": intrinsics, "d": distortion, "r": rectification, "p": projection}
 
 
-class BagWriter:
-    """Images (and optional CompressedImage / CameraInfo) into a rosbags Writer with the latest typestore."""
+def camera_info_message(types, header, intrinsics, distortion=None, rectification=None, projection=None):
+    """A ``sensor_msgs/CameraInfo`` (rosbags type) for a rectified pinhole camera: K, P = [K | 0], R = I, D = 0
+    unless a calibration file gives them."""
+    p = np.zeros((3, 4))
+    p[:, :3] = intrinsics.matrix()
+    roi = types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    return types["sensor_msgs/msg/CameraInfo"](
+        header=header,
+        height=intrinsics.height,
+        width=intrinsics.width,
+        distortion_model="plumb_bob",
+        d=np.array(distortion if distortion is not None else [0.0] * 5, np.float64),
+        k=np.asarray(intrinsics.matrix().reshape(-1), np.float64),
+        r=np.array(rectification if rectification is not None else np.eye(3).reshape(-1), np.float64),
+        p=np.array(projection if projection is not None else p.reshape(-1), np.float64),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
 
-    def __init__(self, path: Path, storage: str, topic: str, frame_id: str, compressed: bool, calibration: dict | None):
-        from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
 
-        self.typestore = get_typestore(Stores.LATEST)
-        plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
-        self.writer = Writer(path, version=9, storage_plugin=plugin)
-        self.writer.open()
-        self.frame_id, self.calibration = frame_id, calibration
-        self.image_conn = self.writer.add_connection(topic, "sensor_msgs/msg/Image", typestore=self.typestore)
-        self.compressed_conn = (
-            self.writer.add_connection(
-                f"{topic}/compressed", "sensor_msgs/msg/CompressedImage", typestore=self.typestore
-            )
-            if compressed
-            else None
-        )
-        info_topic = topic.rsplit("/", 1)[0] + "/camera_info"
-        self.info_conn = (
-            self.writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=self.typestore)
-            if calibration
-            else None
-        )
+class FrameWriter:
+    """Camera frames into a :class:`BagFile`: Image, optionally image_transport's CompressedImage, and CameraInfo on
+    the camera's ``camera_info`` topic with the same header stamps."""
+
+    def __init__(self, bag: BagFile, topic: str, frame_id: str, compressed: bool, camera: str, calibration):
+        self.bag, self.topic, self.frame_id = bag, topic, frame_id
+        self.compressed, self.camera, self.calibration = compressed, camera, calibration
+        self.info_topic = topic.rsplit("/", 1)[0] + "/camera_info"
+        self.types = bag.typestore.types
 
     def _header(self, stamp_ns: int):
-        types = self.typestore.types
-        stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
-        return types["std_msgs/msg/Header"](stamp=stamp, frame_id=self.frame_id)
+        stamp = self.types["builtin_interfaces/msg/Time"](sec=stamp_ns // NS_PER_S, nanosec=stamp_ns % NS_PER_S)
+        return self.types["std_msgs/msg/Header"](stamp=stamp, frame_id=self.frame_id)
 
     def write(self, rgb: np.ndarray, encoding: str, stamp_ns: int) -> None:
-        types = self.typestore.types
-        data = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        data = np.ascontiguousarray(data)
-        image = types["sensor_msgs/msg/Image"](
+        data = np.ascontiguousarray(rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        image = self.types[IMAGE](
             header=self._header(stamp_ns),
             height=data.shape[0],
             width=data.shape[1],
@@ -147,36 +157,27 @@ class BagWriter:
             step=data.strides[0],
             data=data.reshape(-1),
         )
-        self.writer.write(self.image_conn, stamp_ns, self.typestore.serialize_cdr(image, "sensor_msgs/msg/Image"))
-        if self.compressed_conn is not None:
+        info = self._camera_info(rgb.shape[1], rgb.shape[0], stamp_ns)  # first: a frame it cannot describe fails
+        self.bag.write(self.topic, IMAGE, stamp_ns, self.bag.serialize(image, IMAGE))
+        if self.compressed:
             ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            message = types["sensor_msgs/msg/CompressedImage"](
-                header=self._header(stamp_ns), format="jpeg", data=jpeg.reshape(-1)
+            message = self.types[COMPRESSED](
+                header=self._header(stamp_ns), format=f"{encoding}; jpeg compressed bgr8", data=jpeg.reshape(-1)
             )
-            self.writer.write(
-                self.compressed_conn, stamp_ns, self.typestore.serialize_cdr(message, "sensor_msgs/msg/CompressedImage")
-            )
-        if self.info_conn is not None:
-            calib = self.calibration
-            roi = types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-            info = types["sensor_msgs/msg/CameraInfo"](
-                header=self._header(stamp_ns),
-                height=calib["height"],
-                width=calib["width"],
-                distortion_model="plumb_bob",
-                d=np.array(calib["d"], np.float64),
-                k=np.array(calib["k"], np.float64),
-                r=np.array(calib["r"], np.float64),
-                p=np.array(calib["p"], np.float64),
-                binning_x=0,
-                binning_y=0,
-                roi=roi,
-            )
-            raw = self.typestore.serialize_cdr(info, "sensor_msgs/msg/CameraInfo")
-            self.writer.write(self.info_conn, stamp_ns, raw)
+            self.bag.write(f"{self.topic}/compressed", COMPRESSED, stamp_ns, self.bag.serialize(message, COMPRESSED))
+        if info is not None:
+            self.bag.write(self.info_topic, CAMERA_INFO, stamp_ns, self.bag.serialize(info, CAMERA_INFO))
 
-    def close(self) -> None:
-        self.writer.close()
+    def _camera_info(self, width: int, height: int, stamp_ns: int):
+        header = self._header(stamp_ns)
+        if self.camera == "calib":
+            calib = self.calibration
+            k = calib["k"]
+            intrinsics = Intrinsics(k[0], k[4], k[2], k[5], calib["width"], calib["height"])
+            return camera_info_message(self.types, header, intrinsics, calib["d"], calib["r"], calib["p"])
+        if self.camera == "kitti":
+            return camera_info_message(self.types, header, kitti_camera.cropped_intrinsics(width, height))
+        return None
 
 
 def convert(
@@ -190,49 +191,46 @@ def convert(
     rate: float = 10.0,
     compressed: bool = False,
     calibration: Path | None = None,
+    camera_info: str = "auto",
     skip_bad: bool = False,
     start_ns: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Write the bag; returns a summary (layout, frames written, frames skipped). Raises BagError naming the file."""
+    """Write the bag; returns a summary (layout, frames written, frames skipped). Raises BagError naming the file.
+
+    ``camera_info``: ``auto`` = from ``calibration`` when given, else KITTI's left colour camera for KITTI layouts
+    (:mod:`ros_road_seg.kitti_camera`, shifted for cropped frames), else none; or ``kitti`` / ``none``."""
     out = Path(out)
     if out.exists():
         raise BagError(f"output '{out}' already exists; choose another --out or delete it")
+    if camera_info not in CAMERA_INFO_CHOICES:
+        raise BagError(f"--camera-info '{camera_info}' is not one of {', '.join(CAMERA_INFO_CHOICES)}")
     layout, frames = find_frames(folder, rate, time.time_ns() if start_ns is None else start_ns)
     calib = read_calibration(calibration) if calibration else None
-    partial = out.parent / f".{out.name}.partial"  # the bag's file takes its folder's name: keep that name
-    staging = partial / out.name
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    camera = camera_info
+    if camera == "auto":
+        camera = "calib" if calib else ("kitti" if layout.startswith("kitti") else "none")
     written, skipped, index_lines = 0, [], ["stamp_ns,name"]
-    writer = BagWriter(staging, storage, topic, frame_id, compressed, calib)
     try:
-        for number, frame in enumerate(frames, start=1):
-            try:
-                rgb = read_rgb_file(frame.path, "frame")
-            except DatasetError as error:
-                if not skip_bad:
-                    raise BagError(f"{error}; use --skip-bad to leave it out") from None
-                skipped.append(frame.path.name)
-                continue
-            writer.write(rgb, encoding, frame.stamp_ns)
-            index_lines.append(f"{frame.stamp_ns},{frame.path.stem}")
-            written += 1
-            if progress:
-                _progress(number, len(frames))
-        if written == 0:
-            raise BagError(f"no readable frames in '{folder}' ({len(skipped)} skipped)")
-        writer.close()
-        (staging / INDEX_FILE).write_text("\n".join(index_lines) + "\n")
-        staging.rename(out)
-        partial.rmdir()
-    except BaseException:
-        try:
-            writer.close()
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        with BagFile(out, storage) as bag:
+            bag.finish_hook = lambda: (bag.staging / INDEX_FILE).write_text("\n".join(index_lines) + "\n")
+            writer = FrameWriter(bag, topic, frame_id, compressed, camera, calib)
+            for number, frame in enumerate(frames, start=1):
+                try:
+                    writer.write(read_rgb_file(frame.path, "frame"), encoding, frame.stamp_ns)
+                except DatasetError as error:
+                    if not skip_bad:
+                        raise BagError(f"{error}; use --skip-bad to leave it out") from None
+                    skipped.append(frame.path.name)
+                    continue
+                except RoadSegError as error:  # e.g. a frame the KITTI camera cannot describe
+                    raise BagError(f"frame '{frame.path}': {error}") from None
+                index_lines.append(f"{frame.stamp_ns},{frame.path.stem}")
+                written += 1
+                if progress:
+                    _progress(number, len(frames))
+            if written == 0:
+                raise BagError(f"no readable frames in '{folder}' ({len(skipped)} skipped)")
     finally:
         if progress:
             print(file=sys.stderr)
@@ -241,6 +239,7 @@ def convert(
         "frames": written,
         "skipped": skipped,
         "topic": topic,
+        "camera_info": camera,
         "storage": storage,
         "path": str(out),
     }
@@ -265,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compressed", action="store_true", help="also write JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--calib", type=Path, default=None, help="KITTI calib_cam_to_cam.txt -> CameraInfo")
     parser.add_argument(
+        "--camera-info",
+        choices=CAMERA_INFO_CHOICES,
+        default="auto",
+        help="CameraInfo on <topic's parent>/camera_info: auto = --calib, else KITTI's camera for KITTI folders",
+    )
+    parser.add_argument(
         "--skip-bad", action="store_true", help="leave unreadable frames out (counted) instead of failing"
     )
     args = parser.parse_args(argv)
@@ -279,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             rate=args.rate,
             compressed=args.compressed,
             calibration=args.calib,
+            camera_info=args.camera_info,
             skip_bad=args.skip_bad,
         )
     except BagError as error:

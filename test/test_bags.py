@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import os
 import subprocess
 import sys
@@ -14,14 +13,17 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
-from rclpy.qos import qos_profile_sensor_data
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
 
+import yaml
+
+from ros_road_seg.discovery import spin_for
 from ros_road_seg.errors import BagError
-from ros_road_seg.processes import is_running
 from ros_road_seg.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
+from ros_road_seg.processes import ChildProcess, is_running
+from ros_road_seg.ros_messages import stamp_to_ns
 from synthetic_data import make_kitti, synthetic_frame, write_png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +83,7 @@ def test_kitti_raw_drive_uses_its_timestamps(tmp_path):
     assert stamps[0] == 1317042145 * 10**9 + 964389445
 
 
-def test_compressed_and_camera_info(tmp_path):
+def test_compressed_and_camera_info_from_calibration(tmp_path):
     frames_folder(tmp_path / "frames", 2)
     calib = tmp_path / "calib_cam_to_cam.txt"
     calib.write_text(
@@ -92,10 +94,50 @@ def test_compressed_and_camera_info(tmp_path):
     convert(tmp_path / "frames", tmp_path / "bag", compressed=True, calibration=calib, progress=False)
     compressed = read_bag(tmp_path / "bag", TOPIC + "/compressed")
     info = read_bag(tmp_path / "bag", "/kitti/camera/color/left/camera_info")
-    assert len(compressed) == 2 and compressed[0][1].format == "jpeg"
+    # image_transport's compressed publisher writes '<encoding>; jpeg compressed bgr8' (compressed_image_transport)
+    assert len(compressed) == 2 and compressed[0][1].format == "rgb8; jpeg compressed bgr8"
     decoded = cv2.imdecode(compressed[0][1].data, cv2.IMREAD_COLOR)
     assert decoded.shape == (30, 40, 3)
     assert len(info) == 2 and info[0][1].width == 40 and info[0][1].p[0] == pytest.approx(720.0)
+
+
+def test_kitti_frames_get_the_kitti_camera_with_the_image_stamps(tmp_path):
+    """A 1224x370 bottom-right crop of KITTI's 1242x375 frame: fx, fy as calibrated, cx - 18, cy - 5."""
+    root = make_kitti(tmp_path / "k", 3, size=(370, 1224))
+    summary = convert(root, tmp_path / "bag", progress=False)
+    assert summary["camera_info"] == "kitti"
+    images = read_bag(tmp_path / "bag")
+    info = read_bag(tmp_path / "bag", "/kitti/camera/color/left/camera_info")
+    assert [stamp for stamp, _ in info] == [stamp for stamp, _ in images]
+    for (_, image), (_, camera) in zip(images, info, strict=True):
+        assert (camera.header.stamp.sec, camera.header.stamp.nanosec) == (
+            image.header.stamp.sec,
+            image.header.stamp.nanosec,
+        )
+        assert (camera.width, camera.height) == (1224, 370) and camera.header.frame_id == image.header.frame_id
+        np.testing.assert_allclose(
+            camera.k, [721.5377, 0, 609.5593 - 18, 0, 721.5377, 172.854 - 5, 0, 0, 1], rtol=0, atol=1e-9
+        )
+        np.testing.assert_allclose(camera.p[[0, 2, 5, 6, 3]], [721.5377, 591.5593, 721.5377, 167.854, 0.0])
+    generic = frames_folder(tmp_path / "plain", 1)
+    assert generic and convert(tmp_path / "plain", tmp_path / "bag2", progress=False)["camera_info"] == "none"
+    too_big = make_kitti(tmp_path / "big", 1, size=(400, 1300))
+    with pytest.raises(BagError, match="not a crop of KITTI"):
+        convert(too_big, tmp_path / "bag3", progress=False)
+
+
+def test_bags_record_the_offered_qos(tmp_path):
+    """metadata.yaml says what each publisher offered (reliable, volatile), as rosbag2 writes it."""
+    frames_folder(tmp_path / "frames", 1)
+    convert(tmp_path / "frames", tmp_path / "bag", compressed=True, progress=False)
+    with Reader(tmp_path / "bag") as reader:
+        for connection in reader.connections:
+            (profile,) = connection.ext.offered_qos_profiles
+            assert profile.reliability.name == "RELIABLE" and profile.durability.name == "VOLATILE", connection.topic
+    metadata = yaml.safe_load((tmp_path / "bag" / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert metadata["version"] == 9
+    for topic in metadata["topics_with_message_count"]:
+        assert topic["topic_metadata"]["offered_qos_profiles"], topic
 
 
 def test_unreadable_frame_named_and_nothing_left(tmp_path):
@@ -129,44 +171,96 @@ def run_tool(module: str, *args: str, timeout: float = 60) -> subprocess.Complet
     )
 
 
-def test_replay_publishes_every_message_in_order_at_pace(tmp_path):
+class Listener:
+    """Subscribers in this process: the camera topic with a reliable and a best-effort QoS, and /clock."""
+
+    def __init__(self, topic: str = TOPIC) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+
+        self.node = rclpy.create_node("replay_listener")
+        self.reliable: list[tuple[float, int]] = []
+        self.best_effort: list[tuple[float, int]] = []
+        self.clock: list[tuple[float, int]] = []
+
+        def keep(store):
+            return lambda m: store.append((time.monotonic(), stamp_to_ns(m.header.stamp)))
+
+        self.node.create_subscription(Image, topic, keep(self.reliable), QoSProfile(depth=50))
+        best = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.node.create_subscription(Image, topic, keep(self.best_effort), best)
+        self.node.create_subscription(
+            Clock, "/clock", lambda m: self.clock.append((time.monotonic(), stamp_to_ns(m.clock))), 100
+        )
+
+    def play(self, bag: Path, *args: str) -> str:
+        process = ChildProcess(
+            "bag_replay",
+            [sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), *args],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        deadline = time.monotonic() + 60
+        while process.process.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=0.01)
+        spin_for(self.node, 0.5)
+        assert process.stop() == 0, process.output
+        return process.output
+
+
+@pytest.fixture()
+def listener(ros_context):
+    listening = Listener()
+    yield listening
+    listening.node.destroy_node()
+
+
+def recorded_stamps(bag: Path) -> list[int]:
+    return [int(line.split(",")[0]) for line in (bag / INDEX_FILE).read_text().splitlines()[1:]]
+
+
+def test_replay_reaches_reliable_and_best_effort_subscribers_in_order_at_pace(tmp_path, listener):
+    """Recorded QoS (reliable) by default: a default (reliable) subscriber gets every frame, as does a best-effort
+    one; order and pace as recorded."""
     frames_folder(tmp_path / "frames", 10)
     bag = tmp_path / "bag"
     convert(tmp_path / "frames", bag, rate=10, progress=False)
-    rclpy.init()
-    try:
-        node = rclpy.create_node("replay_listener")
-        arrivals: list[tuple[float, int]] = []
-        node.create_subscription(
-            Image,
-            TOPIC,
-            lambda m: arrivals.append((time.monotonic(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)),
-            qos_profile_sensor_data,
-        )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), "--rate", "1"],
-            cwd=ROOT,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while process.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.01)
-        end = time.monotonic() + 0.5
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.01)
-        output = process.communicate()[0]
-        node.destroy_node()
-    finally:
-        rclpy.shutdown()
-    assert process.returncode == 0, output
-    stamps = [stamp for _, stamp in arrivals]
-    expected = [int(line.split(",")[0]) for line in (bag / INDEX_FILE).read_text().splitlines()[1:]]
-    assert stamps == expected, output
-    span = arrivals[-1][0] - arrivals[0][0]
+    output = listener.play(bag, "--rate", "1")
+    expected = recorded_stamps(bag)
+    reliable = [stamp for _, stamp in listener.reliable]
+    best_effort = [stamp for _, stamp in listener.best_effort]
+    print(f"\n[replay] reliable subscriber {len(reliable)}/10, best-effort subscriber {len(best_effort)}/10: {output}")
+    assert reliable == expected, output
+    assert best_effort == expected, output
+    assert "(reliable, volatile, depth 10)" in output
+    span = listener.reliable[-1][0] - listener.reliable[0][0]
     assert 0.6 < span < 2.5, f"10 frames at 10 Hz took {span:.2f} s"
+
+
+def test_replay_best_effort_on_request_misses_reliable_subscribers(tmp_path, listener):
+    """--qos best_effort: what the old replay always did; a reliable subscriber cannot match it."""
+    frames_folder(tmp_path / "frames", 5)
+    convert(tmp_path / "frames", tmp_path / "bag", rate=10, progress=False)
+    listener.play(tmp_path / "bag", "--qos", "best_effort")
+    assert not listener.reliable and [s for _, s in listener.best_effort] == recorded_stamps(tmp_path / "bag")
+
+
+def test_replay_clock_start_offset_loop(tmp_path, listener):
+    """--clock 50 publishes the bag's time at a steady 50 Hz; --start-offset skips the first 0.5 s; --loop 2 plays
+    the rest twice."""
+    frames_folder(tmp_path / "frames", 10)
+    bag = tmp_path / "bag"
+    convert(tmp_path / "frames", bag, rate=10, start_ns=100 * 10**9, progress=False)
+    output = listener.play(bag, "--clock", "50", "--start-offset", "0.5", "--loop", "2")
+    expected = [stamp for stamp in recorded_stamps(bag) if stamp >= 100 * 10**9 + 5 * 10**8]
+    assert [stamp for _, stamp in listener.reliable] == expected * 2, output
+    ticks = listener.clock
+    duration = ticks[-1][0] - ticks[0][0]
+    rate = (len(ticks) - 1) / duration
+    values = [value for _, value in ticks]
+    print(f"\n[replay] /clock: {len(ticks)} messages over {duration:.2f} s = {rate:.1f} Hz (asked 50 Hz)")
+    assert 40 <= rate <= 55, f"/clock at {rate:.1f} Hz"
+    assert min(values) >= 100 * 10**9 + 5 * 10**8 - 10**8 and max(values) <= 100 * 10**9 + 10**9 + 10**8
 
 
 def test_replay_errors(tmp_path):
