@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ros_road_seg.errors import RoadSegError
-from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, convert
+from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, camera_info_topic, convert
 from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
 from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
 from ros_road_seg.model import PROVIDER_CHOICES
@@ -42,15 +42,17 @@ def run_demo(
     stages: list[ChildProcess] = []
     try:
         print(f"[demo] 2/4 starting road_seg_node with '{model}' (providers {providers})")
-        parameters = {"model_path": model, "providers": providers, "diagnostics_period": 0.5}
+        parameters = {"model_path": model, "providers": providers, "diagnostics_period": 0.5, "publish_grid": True}
+        remappings = {"image": DEFAULT_TOPIC, "camera_info": camera_info_topic(DEFAULT_TOPIC)}
         node = ChildProcess(
             "road_seg_node",
-            python_module_command("ros_road_seg.node", *ros_arguments(parameters, remappings={"image": DEFAULT_TOPIC})),
+            python_module_command("ros_road_seg.node", *ros_arguments(parameters, remappings=remappings)),
             echo=True,
         )
         stages.append(node)
         node.wait_for("road_seg ready", 60)
         recorder_args = ["--out", str(out / "overlay"), "--idle-exit", "2", "--timeout", "60", "--dataset", dataset]
+        recorder_args += ["--bag", str(out / "recording"), "--input-topic", DEFAULT_TOPIC]
         if labels is not None:
             recorder_args += ["--labels", str(labels), "--index", str(bag / INDEX_FILE)]
         recorder = ChildProcess(
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     diagnostics = summary.get("node_diagnostics", {})
     print("\n==== road_seg demo summary ====")
-    print(f"overlay GIF:        {summary['gif']}")
+    print(f"overlay GIF:        {summary['gif']} (camera overlay | bird's-eye road grid)")
     if summary.get("mp4"):
         print(f"overlay MP4:        {summary['mp4']}")
     print(
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         f"dropped / bad:      {diagnostics.get('frames_dropped_stale', '?')} stale, "
         f"{diagnostics.get('frames_bad', '?')} bad"
     )
+    if summary.get("bag"):
+        counts = ", ".join(f"{n} {t}" for t, n in summary["bag"]["messages"].items())
+        print(f"recorded bag:       {summary['bag']['path']} (MCAP: {counts})")
+    print(f"road grid:          {summary.get('grids_received', 0)} OccupancyGrids received (road_grid)")
     if summary.get("mean_iou") is not None:
         print(f"mean road IoU:      {summary['mean_iou']:.4f} over {len(summary['iou_per_frame'])} labelled frames")
     print(f"wall time:          {summary['wall_time_s']:.1f} s")

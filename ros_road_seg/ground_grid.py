@@ -178,3 +178,16 @@ class GroundProjector:
     def visible_cells(self) -> np.ndarray:
         """Boolean rows x columns: the cells some pixel of a full-size image sees."""
         return ~self.maps_for(self.intrinsics.height, self.intrinsics.width)[2]
+
+
+BEV_COLOURS = {FREE: (60, 200, 60), OCCUPIED: (90, 90, 90), UNKNOWN: (0, 0, 0)}
+
+
+def grid_to_rgb(grid: np.ndarray) -> np.ndarray:
+    """A bird's-eye picture of the grid for people: forward up, left on the left; road green, seen-not-road grey,
+    not visible black. (The grid's rows run along y, its columns along x.)"""
+    view = np.ascontiguousarray(grid.T[::-1, ::-1])
+    picture = np.zeros((*view.shape, 3), np.uint8)
+    for value, colour in BEV_COLOURS.items():
+        picture[view == value] = colour
+    return picture

@@ -111,6 +111,11 @@ def read_calibration(path: Path, camera: str = "02") -> dict:
     return {"width": width, "height": height, "k": intrinsics, "d": distortion, "r": rectification, "p": projection}
 
 
+def camera_info_topic(image_topic: str) -> str:
+    """The camera's CameraInfo topic beside its image topic (``/ns/image_raw`` -> ``/ns/camera_info``)."""
+    return image_topic.rsplit("/", 1)[0] + "/camera_info"
+
+
 def camera_info_message(types, header, intrinsics, distortion=None, rectification=None, projection=None):
     """A ``sensor_msgs/CameraInfo`` (rosbags type) for a rectified pinhole camera: K, P = [K | 0], R = I, D = 0
     unless a calibration file gives them."""
@@ -139,7 +144,7 @@ class FrameWriter:
     def __init__(self, bag: BagFile, topic: str, frame_id: str, compressed: bool, camera: str, calibration):
         self.bag, self.topic, self.frame_id = bag, topic, frame_id
         self.compressed, self.camera, self.calibration = compressed, camera, calibration
-        self.info_topic = topic.rsplit("/", 1)[0] + "/camera_info"
+        self.info_topic = camera_info_topic(topic)
         self.types = bag.typestore.types
 
     def _header(self, stamp_ns: int):
@@ -157,7 +162,9 @@ class FrameWriter:
             step=data.strides[0],
             data=data.reshape(-1),
         )
-        info = self._camera_info(rgb.shape[1], rgb.shape[0], stamp_ns)  # first: a frame it cannot describe fails
+        info = self._camera_info(rgb.shape[1], rgb.shape[0], stamp_ns)
+        if info is not None:  # before its image: a subscriber has the intrinsics when the frame arrives
+            self.bag.write(self.info_topic, CAMERA_INFO, stamp_ns, self.bag.serialize(info, CAMERA_INFO))
         self.bag.write(self.topic, IMAGE, stamp_ns, self.bag.serialize(image, IMAGE))
         if self.compressed:
             ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -165,8 +172,6 @@ class FrameWriter:
                 header=self._header(stamp_ns), format=f"{encoding}; jpeg compressed bgr8", data=jpeg.reshape(-1)
             )
             self.bag.write(f"{self.topic}/compressed", COMPRESSED, stamp_ns, self.bag.serialize(message, COMPRESSED))
-        if info is not None:
-            self.bag.write(self.info_topic, CAMERA_INFO, stamp_ns, self.bag.serialize(info, CAMERA_INFO))
 
     def _camera_info(self, width: int, height: int, stamp_ns: int):
         header = self._header(stamp_ns)

@@ -8,6 +8,7 @@ mean. The node's own /diagnostics (latency, provider, drops) go into the summary
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -16,8 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ros_road_seg.bag_file import BagFile
 from ros_road_seg.errors import RoadSegError
+from ros_road_seg.ground_grid import grid_to_rgb
 from ros_road_seg.image_conversion import output_msg_to_array
+from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, IMAGE
 from ros_road_seg.labels import DATASETS, read_label, road_masks
 from ros_road_seg.metrics import road_iou
 from ros_road_seg.paths import apply_fastdds_profile
@@ -37,41 +41,87 @@ def read_index(path: Path) -> dict[int, str]:
 
 
 class Recorder:
-    """Collects overlays and masks by stamp, plus the latest node diagnostics."""
+    """Collects overlays, masks and grids by stamp, the latest node diagnostics, and (with ``bag``) writes the input,
+    mask, overlay and grid messages as they arrive into a bag (receive time, as ``ros2 bag record``)."""
 
-    def __init__(self, node, overlay_topic: str, mask_topic: str) -> None:
+    def __init__(
+        self, node, overlay_topic: str, mask_topic: str, grid_topic: str, input_topic: str | None, bag=None
+    ) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
+        from nav_msgs.msg import OccupancyGrid
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.overlays: dict[int, np.ndarray] = {}
         self.masks: dict[int, np.ndarray] = {}
+        self.grids: dict[int, np.ndarray] = {}
         self.received = 0
         self.last_arrival = 0.0
         self.diagnostics: dict[str, str] = {}
+        self.bag = bag
+        self._topics = {
+            "overlay": node.resolve_topic_name(overlay_topic),
+            "mask": node.resolve_topic_name(mask_topic),
+            "grid": node.resolve_topic_name(grid_topic),
+        }
         node.create_subscription(Image, overlay_topic, self._on_overlay, qos)
         node.create_subscription(Image, mask_topic, self._on_mask, qos)
+        node.create_subscription(OccupancyGrid, grid_topic, self._on_grid, qos)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        if bag is not None and input_topic:
+            self._topics["input"] = node.resolve_topic_name(input_topic)
+            node.create_subscription(Image, input_topic, lambda msg: self._record("input", IMAGE, msg), qos)
+
+    def _record(self, kind: str, msgtype: str, msg) -> None:
+        if self.bag is not None:
+            from rclpy.serialization import serialize_message
+
+            self.bag.write(self._topics[kind], msgtype, time.time_ns(), serialize_message(msg))
 
     def _on_overlay(self, msg) -> None:
+        self._record("overlay", IMAGE, msg)
         self.overlays[stamp_to_ns(msg.header.stamp)] = output_msg_to_array(msg).copy()
         self.received += 1
         self.last_arrival = time.monotonic()
 
     def _on_mask(self, msg) -> None:
+        self._record("mask", IMAGE, msg)
         self.masks[stamp_to_ns(msg.header.stamp)] = output_msg_to_array(msg).copy()
+
+    def _on_grid(self, msg) -> None:
+        self._record("grid", "nav_msgs/msg/OccupancyGrid", msg)
+        grid = np.frombuffer(msg.data, np.int8).reshape(msg.info.height, msg.info.width)
+        self.grids[stamp_to_ns(msg.header.stamp)] = grid.copy()
 
     def _on_diagnostics(self, msg) -> None:
         self.diagnostics = diagnostic_values(msg) or self.diagnostics
 
 
-def write_outputs(overlays: dict[int, np.ndarray], out: Path, fps: float = 5.0, gif_width: int = 620) -> dict:
-    """PNG per frame (stamp order), overlay.gif (downscaled to ``gif_width``) and overlay.mp4 where OpenCV can."""
+def with_birds_eye(overlay: np.ndarray, grid: np.ndarray | None) -> np.ndarray:
+    """The overlay with the grid's bird's-eye picture beside it (scaled to the overlay's height), if there is one."""
+    if grid is None:
+        return overlay
+    picture = grid_to_rgb(grid)
+    width = max(1, int(round(picture.shape[1] * overlay.shape[0] / picture.shape[0])))
+    panel = cv2.resize(picture, (width, overlay.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return np.hstack([overlay, np.full((overlay.shape[0], 4, 3), 255, np.uint8), panel])
+
+
+def write_outputs(
+    overlays: dict[int, np.ndarray],
+    out: Path,
+    fps: float = 5.0,
+    gif_width: int = 620,
+    grids: dict[int, np.ndarray] | None = None,
+) -> dict:
+    """PNG per frame (stamp order), overlay.gif (downscaled to ``gif_width``) and overlay.mp4 where OpenCV can; with
+    ``grids``, each frame carries the bird's-eye panel of the grid of the same stamp."""
     from PIL import Image as PILImage
 
     out.mkdir(parents=True, exist_ok=True)
-    frames = [overlays[stamp] for stamp in sorted(overlays)]
+    grids = grids or {}
+    frames = [with_birds_eye(overlays[stamp], grids.get(stamp)) for stamp in sorted(overlays)]
     for number, frame in enumerate(frames):
         cv2.imwrite(str(out / f"overlay_{number:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     gif_frames = []
@@ -125,35 +175,43 @@ def record(
     labels: Path | None = None,
     index: Path | None = None,
     dataset: str = "kitti",
+    grid_topic: str = "road_grid",
+    bag: Path | None = None,
+    input_topic: str | None = DEFAULT_TOPIC,
 ) -> dict:
     import rclpy
 
     node = rclpy.create_node("record_overlay")
-    recorder = Recorder(node, overlay_topic, mask_topic)
-    print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'", flush=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-            if count and recorder.received >= count:
-                break
-            if recorder.received and time.monotonic() - recorder.last_arrival > idle_exit:
-                break
-        for _ in range(10):  # the node's last diagnostics and any mask still in flight
-            rclpy.spin_once(node, timeout_sec=0.05)
-    finally:
-        node.destroy_node()
-    if not recorder.overlays:
-        raise RoadSegError(
-            f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
-            "and is something publishing its 'image' topic?"
-        )
+    with contextlib.ExitStack() as stack:
+        bag_file = stack.enter_context(BagFile(bag, "mcap")) if bag is not None else None
+        recorder = Recorder(node, overlay_topic, mask_topic, grid_topic, input_topic, bag_file)
+        print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'", flush=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.05)
+                if count and recorder.received >= count:
+                    break
+                if recorder.received and time.monotonic() - recorder.last_arrival > idle_exit:
+                    break
+            for _ in range(10):  # the node's last diagnostics and any mask still in flight
+                rclpy.spin_once(node, timeout_sec=0.05)
+        finally:
+            node.destroy_node()
+        if not recorder.overlays:
+            raise RoadSegError(
+                f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
+                "and is something publishing its 'image' topic?"
+            )
     summary = {
         "frames_received": recorder.received,
         "unique_frames": len(recorder.overlays),
-        **write_outputs(recorder.overlays, out),
+        "grids_received": len(recorder.grids),
+        **write_outputs(recorder.overlays, out, grids=recorder.grids),
         "node_diagnostics": recorder.diagnostics,
     }
+    if bag_file is not None:
+        summary["bag"] = {"path": str(bag), "messages": dict(bag_file.counts)}
     if labels is not None and index is not None:
         rows = score_masks(recorder.masks, read_index(index), labels, dataset)
         summary["iou_per_frame"] = rows
@@ -173,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=None, help="label folder (KITTI semantic/ or CamVid *annot/)")
     parser.add_argument("--index", type=Path, default=None, help="frame_index.csv of the replayed bag")
     parser.add_argument("--dataset", choices=DATASETS, default="kitti")
+    parser.add_argument("--grid-topic", default="road_grid", help="OccupancyGrid for the bird's-eye panel, if any")
+    parser.add_argument(
+        "--bag", type=Path, default=None, help="also record input, mask, overlay, grid to this MCAP bag"
+    )
+    parser.add_argument("--input-topic", default=DEFAULT_TOPIC, help="camera topic recorded with --bag")
     args, ros_args = parser.parse_known_args(argv)
     apply_fastdds_profile()
     import rclpy
@@ -189,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             args.labels,
             args.index,
             args.dataset,
+            args.grid_topic,
+            args.bag,
+            args.input_topic,
         )
     except RoadSegError as error:
         print(f"record_overlay: error: {error}", file=sys.stderr)
@@ -203,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     if summary.get("mean_iou") is not None:
         print(f"mean road IoU over {len(summary['iou_per_frame'])} labelled frames: {summary['mean_iou']:.4f}")
     print(f"recorded {summary['unique_frames']} frames ({summary['frames_received']} received) -> {summary['gif']}")
+    if "bag" in summary:
+        counts = ", ".join(f"{n} on {t}" for t, n in summary["bag"]["messages"].items())
+        print(f"recorded bag '{summary['bag']['path']}': {counts}")
     return 0
 
 

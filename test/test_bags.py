@@ -294,6 +294,16 @@ def test_bag_without_image_topic(tmp_path):
     assert typed.returncode == 1 and "/chatter (std_msgs/msg/String)" in typed.stderr
 
 
+def read_recording(bag: Path) -> dict[str, list]:
+    """Every message of a bag, by topic, deserialised with rosbags' own typestore (not with our writer's code)."""
+    typestore = get_typestore(Stores.LATEST)
+    messages: dict[str, list] = {}
+    with Reader(bag) as reader:
+        for connection, _, raw in reader.messages():
+            messages.setdefault(connection.topic, []).append(typestore.deserialize_cdr(raw, connection.msgtype))
+    return messages
+
+
 def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     data = make_kitti(tmp_path / "kitti", 3, size=(60, 80))
     result = run_tool(
@@ -317,7 +327,16 @@ def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     pngs = sorted(p.name for p in (tmp_path / "demo" / "overlay").glob("overlay_*.png"))
     assert len(pngs) == 3, f"{pngs}\n{result.stdout}"
     assert "mean road IoU:" in result.stdout and "provider:           CPUExecutionProvider" in result.stdout
-    pids = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())["stage_pids"]
+    summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
+    assert summary["grids_received"] >= 3, "the node publishes road_grid from the bag's CameraInfo"
+    recorded = read_recording(tmp_path / "demo" / "recording")
+    assert set(recorded) == {TOPIC, "/road_mask", "/road_overlay", "/road_grid"}, set(recorded)
+    masks = recorded["/road_mask"]
+    assert len(masks) >= 3 and all(m.encoding == "mono8" and (m.width, m.height) == (80, 60) for m in masks)
+    input_stamps = {stamp_to_ns(m.header.stamp) for m in recorded[TOPIC]}
+    assert {stamp_to_ns(m.header.stamp) for m in masks} <= input_stamps
+    assert all(g.header.frame_id == "base_footprint" for g in recorded["/road_grid"])
+    pids = summary["stage_pids"]
     assert set(pids) == {"road_seg_node", "record_overlay", "bag_replay"}
     assert not [name for name, pid in pids.items() if is_running(pid)], f"the demo left processes running: {pids}"
 
