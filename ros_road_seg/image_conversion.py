@@ -1,45 +1,46 @@
-"""sensor_msgs Image / CompressedImage <-> NumPy arrays, through rosbags-image, with every field checked first.
+"""sensor_msgs Image / CompressedImage <-> NumPy arrays, with every field checked first and cv_bridge's conventions.
 
-rosbags-image does the colour conversions (and works on rclpy messages); this module checks what it trusts
-(``step``, ``data`` length, sizes) so that a malformed message becomes one :class:`ImageConversionError` naming the
-field, never a NumPy exception, a wrong picture or an out-of-memory crash.
+A malformed message becomes one :class:`ImageConversionError` naming the field, never a NumPy exception, a wrong
+picture or an out-of-memory crash. Conversions follow cv_bridge (ros-perception/vision_opencv): 16-bit values become
+8-bit by ``value * 255 / 65535`` rounded (cv_bridge's ``convertTo`` scaling), ``is_bigendian`` is honoured, row
+padding (``step``) is skipped, and an array is written into a message only in an encoding that fits its shape and
+type (its byte order goes into ``is_bigendian``).
 """
 
 from __future__ import annotations
 
 import array
+import sys
 
 import cv2
 import numpy as np
-from rosbags.image import ImageError, message_to_cvimage
-from rosbags.image.image import convert_color
 
 from ros_road_seg.errors import ImageConversionError
 from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS, check_pixels, decode_checked
 
-# encoding -> (channels, bytes per channel). 16-bit frames are scaled to 8 bits by rosbags-image.
-SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
-    "rgb8": (3, 1),
-    "bgr8": (3, 1),
-    "rgba8": (4, 1),
-    "bgra8": (4, 1),
-    "mono8": (1, 1),
-    "rgb16": (3, 2),
-    "bgr16": (3, 2),
-    "rgba16": (4, 2),
-    "bgra16": (4, 2),
-    "mono16": (1, 2),
+# encoding -> (channels, bytes per channel, OpenCV conversion to RGB or None)
+SUPPORTED_ENCODINGS: dict[str, tuple[int, int, int | None]] = {
+    "rgb8": (3, 1, None),
+    "bgr8": (3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, 1, cv2.COLOR_GRAY2RGB),
+    "rgb16": (3, 2, None),
+    "bgr16": (3, 2, cv2.COLOR_BGR2RGB),
+    "rgba16": (4, 2, cv2.COLOR_RGBA2RGB),
+    "bgra16": (4, 2, cv2.COLOR_BGRA2RGB),
+    "mono16": (1, 2, cv2.COLOR_GRAY2RGB),
 }
+SIXTEEN_TO_EIGHT = 255.0 / 65535.0  # cv_bridge's depth scaling, rounded by OpenCV's saturate_cast
 
 
-class _Unpadded:
-    """The fields rosbags-image reads, with row padding (``step`` > width * pixel size) removed."""
-
-    __slots__ = ("height", "width", "encoding", "is_bigendian", "data")
-
-    def __init__(self, height: int, width: int, encoding: str, is_bigendian: int, data: np.ndarray) -> None:
-        self.height, self.width, self.encoding = height, width, encoding
-        self.is_bigendian, self.data = is_bigendian, data
+def to_rgb8(pixels: np.ndarray, conversion: int | None) -> np.ndarray:
+    """HxWxC (or HxW) uint8/uint16 in native byte order -> RGB uint8 HxWx3, the way cv_bridge converts."""
+    if pixels.dtype == np.uint16:
+        pixels = cv2.convertScaleAbs(pixels, alpha=SIXTEEN_TO_EIGHT)  # rounds and saturates like convertTo
+    if conversion is None:
+        return np.ascontiguousarray(pixels)
+    return cv2.cvtColor(pixels, conversion)
 
 
 def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -53,7 +54,7 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"height {height} x width {width}: an image needs both > 0")
     check_pixels(height, width, max_pixels)
-    channels, depth = SUPPORTED_ENCODINGS[encoding]
+    channels, depth, conversion = SUPPORTED_ENCODINGS[encoding]
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise ImageConversionError(
@@ -65,14 +66,14 @@ def image_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         raise ImageConversionError(
             f"data has {data.size} bytes, expected step {step} x height {height} = {step * height}"
         )
-    if step != row_bytes:
-        data = np.ascontiguousarray(data.reshape(height, step)[:, :row_bytes]).reshape(-1)
-    plain = _Unpadded(height, width, encoding, int(bool(msg.is_bigendian)), data)
-    try:
-        rgb = message_to_cvimage(plain, "rgb8")
-    except (ImageError, cv2.error, ValueError, TypeError) as error:
-        raise ImageConversionError(f"encoding '{encoding}' could not be converted to rgb8: {error}") from None
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
+    rows = data.reshape(height, step)[:, :row_bytes]
+    if depth == 2:
+        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+        pixels = np.ascontiguousarray(rows).view(dtype).astype(np.uint16, copy=False)
+    else:
+        pixels = rows
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return to_rgb8(np.ascontiguousarray(pixels).reshape(shape), conversion)
 
 
 def compressed_msg_to_rgb(
@@ -88,31 +89,50 @@ def compressed_msg_to_rgb(
     except ImageConversionError as error:
         raise ImageConversionError(f"format '{msg.format}': {error}") from None
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    source = {1: "mono", 3: "bgr", 4: "bgra"}.get(channels)
-    if source is None:
-        raise ImageConversionError(f"data decodes to {channels} channels (format '{msg.format}'), expected 1, 3 or 4")
-    bits = "16" if decoded.dtype == np.uint16 else "8"
-    try:
-        rgb = convert_color(decoded, f"{source}{bits}", "rgb8")
-    except (ImageError, cv2.error) as error:
-        raise ImageConversionError(f"format '{msg.format}' could not be converted to rgb8: {error}") from None
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
+    conversion = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}.get(channels)
+    if conversion is None or decoded.dtype not in (np.uint8, np.uint16):
+        raise ImageConversionError(
+            f"data decodes to {channels} channels of {decoded.dtype} (format '{msg.format}'), expected 1, 3 or 4 "
+            "of 8 or 16 bits"
+        )
+    return to_rgb8(decoded, conversion)  # OpenCV decodes to BGR(A) whatever the format string says
 
 
 def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):
-    """A ``sensor_msgs/Image`` holding a copy of a uint8 HxW or HxWxC array (``header`` kept when given)."""
+    """A ``sensor_msgs/Image`` holding a copy of an HxW or HxWxC array (``header`` kept when given). The array
+    must fit the encoding (channels and 8/16-bit type, as cv_bridge's ``cv2_to_imgmsg``); its byte order is
+    written into ``is_bigendian``."""
     from sensor_msgs.msg import Image
 
+    check_fits_encoding(pixels, encoding)
     pixels = np.ascontiguousarray(pixels)
     msg = Image()
     if header is not None:
         msg.header = header
     msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
     msg.encoding = encoding
-    msg.is_bigendian = 0
+    order = pixels.dtype.byteorder
+    msg.is_bigendian = int(order == ">" or (order == "=" and sys.byteorder == "big"))
     msg.step = int(pixels.strides[0])
     msg.data = array.array("B", pixels.tobytes())  # array.array: rclpy copies it in one go, not per element
     return msg
+
+
+def check_fits_encoding(pixels: np.ndarray, encoding: str) -> None:
+    """ImageConversionError unless ``pixels`` has the channels and element type ``encoding`` names."""
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise ImageConversionError(
+            f"encoding '{encoding}' is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})"
+        )
+    channels, depth, _ = SUPPORTED_ENCODINGS[encoding]
+    shape = tuple(pixels.shape)
+    has = 1 if len(shape) == 2 else (shape[2] if len(shape) == 3 else -1)
+    wanted = np.uint8 if depth == 1 else np.uint16
+    if has != channels or pixels.dtype.newbyteorder("=") != np.dtype(wanted) or 0 in shape[:2]:
+        raise ImageConversionError(
+            f"an array of shape {shape} and type {pixels.dtype} does not fit encoding '{encoding}' "
+            f"({channels} channel{'s' if channels > 1 else ''} of {np.dtype(wanted).name})"
+        )
 
 
 def output_msg_to_array(msg) -> np.ndarray:

@@ -20,7 +20,7 @@ from ros_road_seg.stats import SequenceGapCounter
 def image(
     height: int, width: int, encoding: str, data: bytes | None = None, step: int | None = None, bigendian: int = 0
 ) -> Image:
-    channels, depth = SUPPORTED_ENCODINGS.get(encoding, (3, 1))
+    channels, depth, _ = SUPPORTED_ENCODINGS.get(encoding, (3, 1, None))
     msg = Image(height=height, width=width, encoding=encoding, is_bigendian=bigendian)
     msg.step = width * channels * depth if step is None else step
     msg.data = array.array("B", bytes(msg.step * height) if data is None else data)
@@ -58,7 +58,7 @@ def test_huge_frame_refused_before_allocating():
 @pytest.mark.parametrize("encoding", ["rgb16", "bgr16", "mono16", "rgba16"])
 @pytest.mark.parametrize("bigendian", [0, 1])
 def test_sixteen_bit_frames_are_scaled_to_eight(encoding, bigendian):
-    channels, _ = SUPPORTED_ENCODINGS[encoding]
+    channels = SUPPORTED_ENCODINGS[encoding][0]
     values = np.full((2, 3, channels), 65535, np.uint16)
     values[0] = 0
     raw = values.astype(">u2" if bigendian else "<u2").tobytes()
