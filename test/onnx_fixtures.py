@@ -10,14 +10,23 @@ from onnx import TensorProto, helper
 
 
 def write_red_channel_model(
-    path: Path, height: int = 32, width: int = 48, threshold: float | None = 0.5, channels: int = 3, rank: int = 4
+    path: Path,
+    height: int = 32,
+    width: int = 48,
+    threshold: float | None = 0.5,
+    channels: int = 3,
+    rank: int = 4,
+    output_channels: int = 1,
 ) -> Path:
-    """A model whose road probability is the input's red channel, so every output is computable by hand."""
+    """A model whose road probability is the input's red channel, so every output is computable by hand
+    (``output_channels`` 2: red and green, a model the core cannot use, found only when it runs)."""
     shape = ["batch", height, width, channels][:rank]
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)
-    output = helper.make_tensor_value_info("road_probability", TensorProto.FLOAT, ["batch", height, width, 1])
+    output = helper.make_tensor_value_info(
+        "road_probability", TensorProto.FLOAT, ["batch", height, width, output_channels]
+    )
     starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
-    ends = helper.make_tensor("ends", TensorProto.INT64, [1], [1])
+    ends = helper.make_tensor("ends", TensorProto.INT64, [1], [output_channels])
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [rank - 1])
     node = helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["road_probability"])
     graph = helper.make_graph([node], "red_channel", [image], [output], initializer=[starts, ends, axes])
@@ -35,10 +44,27 @@ def write_red_channel_model(
     return path
 
 
-def red_channel_expected(rgb: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
-    """The mask the red-channel model must give, computed with the core's own resize helpers."""
-    from ros_road_seg.segmenter import preprocess, resize_probability, threshold_mask
+def block_frame(rows: int, columns: int, scale: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, the red-channel model's exact mask): black and white stripes one model cell wide (vertical for even
+    seeds, horizontal for odd), enlarged by an integer ``scale``. Averaging each cell gives back 0 or 1, and linear
+    interpolation back up along one axis weighs a pixel's own cell by at least 0.5 + 0.5 / scale, so the expected mask
+    is just the stripes (computed with NumPy, not with the core)."""
+    rng = np.random.default_rng(seed)
+    if seed % 2 == 0:
+        cells = np.broadcast_to(rng.integers(0, 2, (1, columns)).astype(bool), (rows, columns))
+    else:
+        cells = np.broadcast_to(rng.integers(0, 2, (rows, 1)).astype(bool), (rows, columns))
+    big = np.repeat(np.repeat(cells, scale, axis=0), scale, axis=1)
+    frame = np.repeat(np.where(big, 255, 0).astype(np.uint8)[..., None], 3, axis=2)
+    return frame, np.where(big, 255, 0).astype(np.uint8)
 
-    probability = preprocess(rgb, (height, width))[0, :, :, 0]
-    full = resize_probability(np.ascontiguousarray(probability), rgb.shape[:2])
-    return threshold_mask(full, threshold)
+
+def approximate_red_mask(rgb: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
+    """The red-channel model's mask by another library (PIL box downscale, bilinear upscale): agrees with the core
+    on all but the odd pixel at a boundary."""
+    from PIL import Image
+
+    red = Image.fromarray(np.ascontiguousarray(rgb[..., 0]).astype(np.float32) / 255.0, mode="F")
+    small = red.resize((width, height), Image.Resampling.BOX)
+    full = np.asarray(small.resize((rgb.shape[1], rgb.shape[0]), Image.Resampling.BILINEAR))
+    return np.where(full > threshold, 255, 0).astype(np.uint8)

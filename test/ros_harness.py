@@ -25,10 +25,15 @@ class NodeProcess(ChildProcess):
     """``python -m ros_road_seg.node`` (or ``module``) in a subprocess, with its output collected for assertions."""
 
     def __init__(
-        self, parameters: dict, namespace: str, extra_args: list[str] | None = None, module: str = "ros_road_seg.node"
+        self,
+        parameters: dict,
+        namespace: str,
+        extra_args: list[str] | None = None,
+        module: str = "ros_road_seg.node",
+        env: dict | None = None,
     ) -> None:
         args = python_module_command(module, *ros_arguments(parameters, namespace=namespace), *(extra_args or []))
-        super().__init__("road_seg_node", args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        super().__init__("road_seg_node", args, cwd=ROOT, env=env or dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 class Client:

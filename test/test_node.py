@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from onnx_fixtures import red_channel_expected
+from onnx_fixtures import approximate_red_mask, block_frame
 from ros_harness import Client, NodeProcess, image_msg_array, make_image_msg
 from ros_road_seg.segmenter import blend_overlay
 
@@ -40,7 +40,9 @@ def expected_rgb(rgb: np.ndarray, encoding: str) -> np.ndarray:
     return rgb
 
 
-def check_outputs(sent: Image, mask_msg: Image, overlay_msg: Image, rgb: np.ndarray) -> None:
+def check_outputs(
+    sent: Image, mask_msg: Image, overlay_msg: Image, rgb: np.ndarray, exact_mask: np.ndarray | None = None
+) -> None:
     for out in (mask_msg, overlay_msg):
         assert out.header.stamp == sent.header.stamp
         assert out.header.frame_id == sent.header.frame_id
@@ -48,7 +50,10 @@ def check_outputs(sent: Image, mask_msg: Image, overlay_msg: Image, rgb: np.ndar
     assert mask_msg.encoding == "mono8" and overlay_msg.encoding == "rgb8"
     mask = image_msg_array(mask_msg)
     assert set(np.unique(mask)) <= {0, 255}
-    np.testing.assert_array_equal(mask, red_channel_expected(rgb, 32, 48, 0.5))
+    if exact_mask is not None:
+        np.testing.assert_array_equal(mask, exact_mask)
+    else:
+        assert (mask == approximate_red_mask(rgb, 32, 48, 0.5)).mean() > 0.99
     overlay = image_msg_array(overlay_msg)
     expected = blend_overlay(rgb, mask, 0.5, (255, 255, 255))
     assert np.abs(overlay.astype(int) - expected.astype(int)).max() <= 1
@@ -60,6 +65,15 @@ def test_kitti_frame_in_every_encoding(running_node, kitti_frame, encoding):
     sent = make_image_msg(kitti_frame, encoding, stamp_sec=1000 + ENCODINGS.index(encoding))
     mask_msg, overlay_msg = client.roundtrip(sent)
     check_outputs(sent, mask_msg, overlay_msg, expected_rgb(kitti_frame, encoding))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_exact_mask_through_the_node(running_node, encoding):
+    """Black/white blocks on the model grid, x10: the mask is known exactly whatever the encoding."""
+    _, client = running_node
+    frame, expected = block_frame(32, 48, 10, seed=ENCODINGS.index(encoding))
+    sent = make_image_msg(frame, encoding, stamp_sec=1500 + ENCODINGS.index(encoding))
+    check_outputs(sent, *client.roundtrip(sent), frame, exact_mask=expected)
 
 
 @pytest.mark.parametrize("size", [(370, 1224), (480, 640), (375, 1242)])

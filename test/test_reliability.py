@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CompressedImage
@@ -309,3 +310,53 @@ def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
     assert served > 100 and len(arrivals) > 100
     assert p99 < 1000.0 and e2e_p99 < 1000.0, "served frames waited: a backlog is building"
     assert rss_samples[29] <= rss_samples[10] * 1.05, rss_samples
+
+
+FAULT_HOOK = """
+# Test-only: a fault inside the core for frames 77 pixels wide (loaded by Python at start-up as sitecustomize).
+from ros_road_seg import segmenter
+
+_segment = segmenter.Segmenter.segment
+
+
+def segment(self, rgb):
+    if rgb.shape[1] == 77:
+        raise ZeroDivisionError("injected fault in the core")
+    return _segment(self, rgb)
+
+
+segmenter.Segmenter.segment = segment
+"""
+
+
+def test_internal_fault_is_not_a_bad_frame(ros_context, red_model, tmp_path):
+    """An exception inside the core (injected for 77-pixel-wide frames) is a fault of ours, not bad input: logged
+    with its traceback once, counted apart from bad frames, /diagnostics ERROR, and the node keeps serving; bad
+    input at the same time is still a counted bad frame."""
+    (tmp_path / "sitecustomize.py").write_text(FAULT_HOOK)
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    ns = namespace()
+    node = NodeProcess({"model_path": str(red_model), "providers": "cpu", "diagnostics_period": 0.3}, ns, env=env)
+    try:
+        assert node.wait_for_output("road_seg ready", 30), node.output
+        client = Client(ns)
+        assert client.wait_connected(), node.output
+        for stamp in range(1, 6):
+            client.publisher.publish(make_image_msg(frame(40, 77), "rgb8", stamp_sec=stamp))
+            client.spin_for(0.2)
+        bad = make_image_msg(frame(), "rgb8", stamp_sec=99)
+        bad.encoding = "yuv422"
+        client.publisher.publish(bad)
+        client.spin_for(0.3)
+        client.roundtrip(make_image_msg(frame(40, 78), "rgb8", stamp_sec=100))  # still serving
+        client.spin_for(1.0)
+        values = client.latest_diagnostic_values()
+        status = client.diagnostics[-1].status[0]
+        assert int(values["internal_faults"]) >= 4 and values["frames_bad"] == "1", values
+        assert status.level == DiagnosticStatus.ERROR and status.message.startswith("internal faults:"), status
+        assert "ZeroDivisionError: injected fault in the core" in status.message
+        assert node.output.count("internal fault while serving a frame") == 1, node.output
+        assert "Traceback (most recent call last)" in node.output and "sitecustomize.py" in node.output
+        assert node.process.poll() is None
+    finally:
+        assert node.stop() == 0, node.output
