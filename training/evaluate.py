@@ -42,6 +42,9 @@ class ImageScore:
     ceiling: float  # label -> model size -> full size, against the label
     intersection: int  # full-resolution road pixel counts, for the pooled IoU over many frames
     union: int
+    bev_iou: float | None = None  # the same masks on the ground grid (KITTI camera), cells visible in the image
+    bev_intersection: int = 0
+    bev_union: int = 0
 
 
 def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[ProbabilityFn, tuple[int, int], dict]:
@@ -105,11 +108,32 @@ def score_image(
     )
 
 
-def pooled_iou(scores: list[ImageScore] | list[dict]) -> float:
-    """All frames' road pixels together: sum of intersections / sum of unions (big frames weigh more)."""
+def pooled_iou(scores: list[ImageScore] | list[dict], prefix: str = "") -> float:
+    """All frames' road pixels (or grid cells, ``prefix='bev_'``) together: sum of intersections / sum of unions."""
     rows = [asdict(s) if isinstance(s, ImageScore) else s for s in scores]
-    union = sum(r["union"] for r in rows)
-    return 1.0 if union == 0 else sum(r["intersection"] for r in rows) / union
+    union = sum(r[f"{prefix}union"] for r in rows)
+    return 1.0 if union == 0 else sum(r[f"{prefix}intersection"] for r in rows) / union
+
+
+class BirdsEye:
+    """Road IoU on the ground: label and prediction projected with the KITTI camera (1.65 m, level) onto a 0.1 m,
+    40 m x 30 m grid; the KITTI road benchmark also scores road in the bird's-eye view."""
+
+    def __init__(self) -> None:
+        self._projectors: dict[tuple[int, int], object] = {}
+
+    def counts(self, predicted: np.ndarray, road: np.ndarray) -> tuple[int, int]:
+        from ros_road_seg import kitti_camera
+        from ros_road_seg.ground_grid import FREE, GridSpec, GroundProjector
+
+        size = road.shape[:2]
+        if size not in self._projectors:
+            intrinsics = kitti_camera.cropped_intrinsics(size[1], size[0])
+            self._projectors[size] = GroundProjector(intrinsics, kitti_camera.MOUNTING, GridSpec())
+        projector = self._projectors[size]
+        truth = projector.project((road > 0).astype(np.uint8) * 255) == FREE
+        guess = projector.project(predicted) == FREE
+        return int(np.count_nonzero(truth & guess)), int(np.count_nonzero(truth | guess))
 
 
 def evaluate(
@@ -117,18 +141,32 @@ def evaluate(
     input_size: tuple[int, int],
     samples: list[Sample],
     threshold: float = DEFAULT_THRESHOLD,
+    birds_eye: bool = False,
 ) -> dict:
-    """Scores of ``samples`` (each read with its own dataset's labels) at ``threshold``."""
+    """Scores of ``samples`` (each read with its own dataset's labels) at ``threshold``; with ``birds_eye`` (KITTI
+    frames) also on the ground grid."""
     scores = []
+    ground = BirdsEye() if birds_eye else None
     for sample in samples:
         loaded = load_sample(sample)
-        scores.append(
-            score_image(probability_fn(loaded.rgb), loaded.road, loaded.valid, input_size, threshold, sample.name)
-        )
+        probability = probability_fn(loaded.rgb)
+        score = score_image(probability, loaded.road, loaded.valid, input_size, threshold, sample.name)
+        if ground is not None:
+            full_mask = threshold_mask(resize_probability(probability, loaded.road.shape), threshold)
+            score.bev_intersection, score.bev_union = ground.counts(full_mask, loaded.road)
+            score.bev_iou = score.bev_intersection / score.bev_union if score.bev_union else 1.0
+        scores.append(score)
+    bev = {}
+    if ground is not None:
+        bev = {
+            "pooled_bev_iou": pooled_iou(scores, "bev_"),
+            "mean_bev_iou": float(np.mean([s.bev_iou for s in scores])),
+        }
     return {
         "frames": len(scores),
         "threshold": threshold,
         "input_size": list(input_size),
+        **bev,
         "pooled_iou_full": pooled_iou(scores),
         "mean_iou_full": float(np.mean([s.iou_full for s in scores])),
         "mean_iou_model_size": float(np.mean([s.iou_model for s in scores])),
@@ -167,11 +205,20 @@ def markdown_table(result: dict, title: str) -> str:
         f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
         f"{result['mean_ceiling']:.4f}.",
         "",
-        "| image | IoU full res | IoU model size | ceiling |",
-        "|---|---|---|---|",
+    ]
+    birds_eye = "pooled_bev_iou" in result
+    if birds_eye:
+        lines[2] += (
+            f" On the ground grid (KITTI camera, 0.1 m cells): pooled **{result['pooled_bev_iou']:.4f}**, "
+            f"mean {result['mean_bev_iou']:.4f}."
+        )
+    lines += [
+        "| image | IoU full res | IoU model size | ceiling |" + (" bird's-eye IoU |" if birds_eye else ""),
+        "|---|---|---|---|" + ("---|" if birds_eye else ""),
     ]
     lines += [
         f"| {row['name']} | {row['iou_full']:.4f} | {row['iou_model']:.4f} | {row['ceiling']:.4f} |"
+        + (f" {row['bev_iou']:.4f} |" if birds_eye else "")
         for row in result["per_image"]
     ]
     return "\n".join(lines) + "\n"
@@ -188,13 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", default=None, metavar="PATTERN", help="score only frames whose name matches (0006R0_*)"
     )
     parser.add_argument("--threshold", type=float, default=None, help="default: the model's own (ONNX metadata)")
+    parser.add_argument(
+        "--birds-eye", action="store_true", help="KITTI: also score on the ground grid (the node's road_grid)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder for eval.json and eval.md")
     args = parser.parse_args(argv)
     try:
         probability_fn, input_size, description = load_probability_fn(args.model)
         samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
         threshold = description["threshold"] if args.threshold is None else args.threshold
-        result = evaluate(probability_fn, input_size, samples, threshold)
+        result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye)
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
