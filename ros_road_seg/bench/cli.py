@@ -46,7 +46,7 @@ def load_frames(folder: Path, size: tuple[int, int]) -> list[np.ndarray]:
     return frames
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m ros_road_seg.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         "--node-modes",
         nargs="*",
         default=["thread"],
-        choices=("thread", "callback"),
-        help="inference on a worker thread and/or in the subscription callback",
+        choices=NODE_MODES,
+        help="inference on a worker thread, in the subscription callback, or on a thread with road_grid published",
     )
     parser.add_argument(
         "--labels",
@@ -73,23 +73,40 @@ def main(argv: list[str] | None = None) -> int:
         help="labels of --frames, for the IoU of the tuning variants",
     )
     parser.add_argument("--out", type=Path, default=None, help="write bench.md and bench.json here")
-    args = parser.parse_args(argv)
-    apply_fastdds_profile()
+    return parser.parse_args(argv)
 
-    segmenter = Segmenter(args.model, providers=args.providers)
-    model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
-    report = {"model": model_name, "provider": segmenter.provider, "machine": machine(), "rows": []}
-    rows = report["rows"]
-    print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)
+
+# node mode -> (label, inference_thread, extra parameters)
+NODE_MODES = {
+    "thread": ("inference on a worker thread", True, {}),
+    "callback": ("inference in the callback", False, {}),
+    "grid": (
+        "worker thread, road_grid published (0.1 m, 40 m x 30 m)",
+        True,
+        {
+            "publish_grid": True,
+            "camera_fx": 721.5377,
+            "camera_fy": 721.5377,
+            "camera_cx": 609.5593,
+            "camera_cy": 172.854,
+            "camera_image_width": 1242,
+            "camera_image_height": 375,
+        },
+    ),
+}
+
+
+def core_rows(segmenter: Segmenter, args) -> list[dict]:
+    """b) raw ONNX Runtime on a ready tensor, c) the core end to end at three frame sizes, e) the grid projection."""
     size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
-    rows.append(
+    rows = [
         {
             "pipeline": "b) raw ONNX Runtime",
             "frame": f"{size} tensor",
             **summarize_ms(bench_raw_ort(segmenter, args.iterations)),
             "rss_mb": rss_mb(),
         }
-    )
+    ]
     for label, frame_size in SWEEP.items():
         frames = load_frames(args.frames, frame_size)
         rows.append(
@@ -100,7 +117,29 @@ def main(argv: list[str] | None = None) -> int:
                 "rss_mb": rss_mb(),
             }
         )
-    course, description = course_pipeline(args.keras, segmenter.threshold)
+    rows.append(grid_row(segmenter, load_frames(args.frames, SWEEP["1242x375"]), args.iterations))
+    return rows
+
+
+def grid_row(segmenter: Segmenter, frames: list[np.ndarray], iterations: int) -> dict:
+    """e) mask -> OccupancyGrid cells with the KITTI camera on the default 0.1 m, 40 m x 30 m grid."""
+    from ros_road_seg import kitti_camera
+    from ros_road_seg.ground_grid import GridSpec, GroundProjector
+
+    projector = GroundProjector(kitti_camera.FULL, kitti_camera.MOUNTING, GridSpec())
+    masks = [segmenter.segment(frame).mask.copy() for frame in frames]
+    return {
+        "pipeline": "e) road grid from the mask",
+        "frame": "1242x375 -> 400x300 cells",
+        **summarize_ms(time_calls(projector.project, masks, iterations)),
+        "rss_mb": rss_mb(),
+    }
+
+
+def course_rows(args, threshold: float) -> tuple[list[dict], bool]:
+    """a) the course pipeline at three frame sizes (skipped, with the reason, without --keras or TensorFlow)."""
+    course, description = course_pipeline(args.keras, threshold)
+    rows = []
     for label, frame_size in SWEEP.items():
         if course is None:
             rows.append({"pipeline": "a) course pipeline", "frame": label, "skipped": description})
@@ -114,38 +153,56 @@ def main(argv: list[str] | None = None) -> int:
                 "rss_mb": rss_mb(),
             }
         )
-    by_key = {(r["pipeline"][0], r["frame"]): r for r in rows if "p50_ms" in r}
-    ratios = {}
-    core = by_key.get(("c", "1242x375"))
-    raw = by_key.get(("b", f"{size} tensor"))
-    if core and raw:
-        ratios["c/b"] = core["p50_ms"] / raw["p50_ms"]
-    if course is not None and core:
+    return rows, course is not None
+
+
+def node_runs(args) -> dict:
+    """d) the node as a process, per mode, at each input rate."""
+    frame = load_frames(args.frames, SWEEP["1242x375"])[0]
+    runs = {}
+    for mode in args.node_modes:
+        label, inference_thread, extra = NODE_MODES[mode]
+        print(f"node run: {label} ...", file=sys.stderr)
+        runs[label] = bench_node(
+            args.model,
+            args.providers,
+            frame,
+            args.node_rates,
+            args.node_seconds,
+            args.memory_frames,
+            inference_thread=inference_thread,
+            extra_parameters=extra,
+        )
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    apply_fastdds_profile()
+    segmenter = Segmenter(args.model, providers=args.providers)
+    model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
+    report = {"model": model_name, "provider": segmenter.provider, "machine": machine()}
+    print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)
+    report["rows"] = core_rows(segmenter, args)
+    course, with_course = course_rows(args, segmenter.threshold)
+    report["rows"] += course
+    by_key = {(r["pipeline"][0], r["frame"]): r for r in report["rows"] if "p50_ms" in r}
+    size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
+    core, raw = by_key.get(("c", "1242x375")), by_key.get(("b", f"{size} tensor"))
+    ratios = {"c/b": core["p50_ms"] / raw["p50_ms"]}
+    if with_course:
         ratios["a/c"] = by_key[("a", "1242x375")]["p50_ms"] / core["p50_ms"]
-    report["node"] = {}
-    if args.node_rates:
-        frame = load_frames(args.frames, SWEEP["1242x375"])[0]
-        for mode in args.node_modes:
-            label = "inference on a worker thread" if mode == "thread" else "inference in the callback"
-            print(f"node run: {label} ...", file=sys.stderr)
-            node = bench_node(
-                args.model,
-                args.providers,
-                frame,
-                args.node_rates,
-                args.node_seconds,
-                args.memory_frames,
-                inference_thread=(mode == "thread"),
-            )
-            report["node"][label] = node
-            fastest = node.get("max") or next(v for k, v in node.items() if k not in ("memory", "provider"))
-            if raw and mode == "thread":
-                ratios["d/b"] = fastest["p50_ms"] / raw["p50_ms"]
+    report["node"] = node_runs(args) if args.node_rates else {}
+    thread_run = report["node"].get(NODE_MODES["thread"][0])
+    if thread_run:
+        fastest = thread_run.get("max") or next(v for k, v in thread_run.items() if k not in ("memory", "provider"))
+        ratios["d/b"] = fastest["p50_ms"] / raw["p50_ms"]
     report["ratios"] = ratios
     kitti_frames = load_frames(args.frames, SWEEP["1242x375"])
     labels = []
     if args.labels and Path(args.labels).is_dir():
         labels = [road_masks(read_label(p), "kitti")[0] for p in sorted(Path(args.labels).glob("*.png"))]
+        labels = [cv2.resize(m, (1242, 375), interpolation=cv2.INTER_NEAREST) for m in labels]
         if len(labels) != len(kitti_frames):
             labels = []
     report["variants"] = compare_variants(segmenter, kitti_frames, labels, args.iterations)
