@@ -14,6 +14,9 @@ DATASETS = ("kitti", "camvid")
 KITTI_ROAD_ID = 7  # Cityscapes label id used by KITTI semantics
 CAMVID_ROAD_ID = 3
 CAMVID_IGNORE_ID = 11
+# Flat ground that is not road, the classes a road model confuses with it: KITTI (Cityscapes ids) sidewalk 8,
+# parking 9, rail track 10; CamVid pavement 4.
+LOOK_ALIKE_IDS = {"kitti": (8, 9, 10), "camvid": (4,)}
 
 
 def road_masks(label: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -23,6 +26,11 @@ def road_masks(label: np.ndarray, dataset: str) -> tuple[np.ndarray, np.ndarray]
     if dataset == "camvid":
         return (label == CAMVID_ROAD_ID).astype(np.uint8), (label != CAMVID_IGNORE_ID).astype(np.uint8)
     raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
+
+
+def look_alike_mask(label: np.ndarray, dataset: str) -> np.ndarray:
+    """uint8 0/1: pixels of flat non-road ground (sidewalk, parking, rail track, pavement), for a training weight."""
+    return np.isin(label, LOOK_ALIKE_IDS[dataset]).astype(np.uint8)
 
 
 def read_label(path: Path) -> np.ndarray:

@@ -269,3 +269,36 @@ def test_mixed_pool_is_walked_evenly_across_epochs(tmp_path):
         batches.on_epoch_end()
     assert (counts[: len(primary)] == 6).all()
     assert (counts[len(primary) :] == 6).all()  # 6 draws per epoch x 6 epochs over 6 frames: each exactly 6 times
+
+
+def test_look_alike_ground_weighs_more_in_the_loss_target(tmp_path):
+    """KITTI sidewalk (8) and CamVid pavement (4) carry look_alike_weight; ignore stays 0, the rest 1."""
+    from training.batches import RoadBatches
+
+    kitti = make_kitti(tmp_path / "k", 1)
+    camvid = make_camvid(tmp_path / "c", train=1, val=1)
+    for path, look_alike in (
+        (kitti / "training" / "semantic" / "000000_10.png", 8),
+        (camvid / "trainannot" / "seq0_f000.png", 4),
+    ):
+        label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        label[-5:, -6:] = look_alike
+        assert cv2.imwrite(str(path), label)
+    batches = RoadBatches(
+        kitti_samples(kitti),
+        (48, 64),
+        batch_size=2,
+        mix=[(camvid_samples(camvid, "train"), 0.5)],
+        look_alike_weight=3.0,
+    )
+    _, targets = batches[0]
+    for slot, index in enumerate(batches.order[:2]):
+        sample = batches.samples[index]
+        label = cv2.imread(str(sample.label_path), cv2.IMREAD_UNCHANGED)
+        expected = np.ones(label.shape, np.float32)
+        expected[label == (8 if sample.dataset == "kitti" else 4)] = 3.0
+        if sample.dataset == "camvid":
+            expected[label == 11] = 0.0
+        np.testing.assert_array_equal(targets[slot, ..., 1], expected)
+    with pytest.raises(ValueError, match="look_alike_weight"):
+        RoadBatches(kitti_samples(kitti), (48, 64), batch_size=1, look_alike_weight=0)

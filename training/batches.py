@@ -1,4 +1,7 @@
-"""Keras batches of (image, target) with a seeded per-epoch shuffle; target channels = (road, valid).
+"""Keras batches of (image, target) with a seeded per-epoch shuffle; target channels = (road, weight).
+
+The weight is 0 on the dataset's ignore label and 1 elsewhere, or ``look_alike_weight`` on flat ground that is not
+road (sidewalk, parking, rail track, pavement): the mistakes a road model makes most are made to cost more.
 
 One pipeline for every dataset: each sample is read with its own dataset's label ids, augmented at its own frame
 size, then resized to the model input by the node's own ``preprocess``. A run may mix datasets: every epoch holds
@@ -82,6 +85,7 @@ class RoadBatches(keras.utils.PyDataset):
         workers: int = 1,
         mix: list[tuple[list[Sample], float]] | None = None,
         repeat: int = 1,
+        look_alike_weight: float = 1.0,
         **kwargs,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
@@ -97,6 +101,9 @@ class RoadBatches(keras.utils.PyDataset):
         self.input_size, self.batch_size = input_size, batch_size
         self.augmentation, self.shuffle, self.outputs = augmentation, shuffle, outputs
         self.seed = seed
+        if look_alike_weight <= 0:
+            raise ValueError(f"look_alike_weight {look_alike_weight} must be > 0")
+        self.look_alike_weight = float(look_alike_weight)
         self.epochs = MixedEpochs(
             len(samples), [(len(pool), share) for pool, share in mix], repeat, np.random.default_rng(seed)
         )
@@ -128,12 +135,14 @@ class RoadBatches(keras.utils.PyDataset):
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """One (1xhxwx3 float input, hxwx2 target) pair, augmented if this is a training set."""
         loaded = self.load(index)
-        rgb, (road, valid) = apply_augmentation(
-            self._transform_for(loaded.rgb.shape[:2]), loaded.rgb, [loaded.road, loaded.valid]
+        rgb, (road, valid, look_alike) = apply_augmentation(
+            self._transform_for(loaded.rgb.shape[:2]), loaded.rgb, [loaded.road, loaded.valid, loaded.look_alike]
         )
         image = preprocess(np.ascontiguousarray(rgb), self.input_size)
-        target = np.stack([resize_mask(road, self.input_size), resize_mask(valid, self.input_size)], axis=-1)
-        return image, target.astype(np.float32)
+        weight = resize_mask(valid, self.input_size).astype(np.float32)
+        if self.look_alike_weight != 1.0:
+            weight *= 1.0 + (self.look_alike_weight - 1.0) * resize_mask(look_alike, self.input_size)
+        return image, np.stack([resize_mask(road, self.input_size).astype(np.float32), weight], axis=-1)
 
     def __getitem__(self, batch_index: int):
         indexes = self.order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]

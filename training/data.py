@@ -19,7 +19,7 @@ import numpy as np
 
 from ros_road_seg.errors import DatasetError
 from ros_road_seg.image_files import read_rgb_file
-from ros_road_seg.labels import DATASETS, read_label, road_masks
+from ros_road_seg.labels import DATASETS, look_alike_mask, read_label, road_masks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validation
@@ -40,6 +40,7 @@ class LoadedSample:
     rgb: np.ndarray  # HxWx3 uint8
     road: np.ndarray  # HxW uint8, 1 = road
     valid: np.ndarray  # HxW uint8, 1 = counts in loss and IoU (0 = dataset's ignore label)
+    look_alike: np.ndarray  # HxW uint8, 1 = flat ground that is not road (sidewalk, parking, ...)
 
 
 def pair_by_name(image_dir: Path, label_dir: Path, dataset: str = "kitti") -> list[Sample]:
@@ -123,7 +124,7 @@ def load_sample(sample: Sample) -> LoadedSample:
             f"'{sample.label_path}' is {label.shape[1]}x{label.shape[0]}"
         )
     road, valid = road_masks(label, sample.dataset)
-    return LoadedSample(rgb=rgb, road=road, valid=valid)
+    return LoadedSample(rgb=rgb, road=road, valid=valid, look_alike=look_alike_mask(label, sample.dataset))
 
 
 @dataclass(frozen=True)

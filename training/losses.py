@@ -1,4 +1,5 @@
-"""Losses and the road-IoU metric on targets with two channels: (road, valid). Invalid pixels count nowhere."""
+"""Losses and the road-IoU metric on targets with two channels: (road, weight). Weight 0 (ignore label) counts
+nowhere; BCE is a weighted mean (heavier on look-alike ground when asked), Dice and IoU count weighted pixels once."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ _EPSILON = 1e-6
 
 def _split(y_true, y_pred):
     road = y_true[..., 0:1]
-    valid = y_true[..., 1:2]
-    return road, valid, ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+    weight = y_true[..., 1:2]
+    return road, weight, ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
 
 
 def masked_bce(y_true, y_pred):
-    """Binary cross-entropy averaged over valid pixels (the course's loss, with the ignore label respected)."""
-    road, valid, prob = _split(y_true, y_pred)
+    """Binary cross-entropy, the weighted mean over pixels (the course's loss, with the ignore label respected)."""
+    road, weight, prob = _split(y_true, y_pred)
     per_pixel = -(road * ops.log(prob) + (1.0 - road) * ops.log(1.0 - prob))
-    return ops.sum(per_pixel * valid, axis=(1, 2, 3)) / (ops.sum(valid, axis=(1, 2, 3)) + _EPSILON)
+    return ops.sum(per_pixel * weight, axis=(1, 2, 3)) / (ops.sum(weight, axis=(1, 2, 3)) + _EPSILON)
 
 
 def masked_dice(y_true, y_pred):
-    """1 - soft Dice of the road class over valid pixels, per image."""
-    road, valid, prob = _split(y_true, y_pred)
+    """1 - soft Dice of the road class over valid pixels (weight > 0), per image."""
+    road, weight, prob = _split(y_true, y_pred)
+    valid = ops.cast(weight > 0.0, prob.dtype)
     intersection = ops.sum(road * prob * valid, axis=(1, 2, 3))
     total = ops.sum((road + prob) * valid, axis=(1, 2, 3))
     return 1.0 - (2.0 * intersection + 1.0) / (total + 1.0)

@@ -80,6 +80,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--loss", choices=LOSSES, default="bce_dice")
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="full")
+    parser.add_argument(
+        "--look-alike-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of sidewalk/parking/rail/pavement pixels (1 = like any other pixel)",
+    )
     parser.add_argument("--deep-supervision", action="store_true", help="unetpp: heads on X(0,1..depth)")
     parser.add_argument("--no-batch-norm", action="store_true", help="the course's plain conv stack")
     parser.add_argument("--course-head", action="store_true", help="unet: the course's 2-filter conv before the head")
@@ -301,6 +307,7 @@ def fit_run(args: argparse.Namespace, data: RunData, out: Path, resume: bool = F
             workers=args.workers,
             mix=data.mix,
             repeat=args.repeat,
+            look_alike_weight=args.look_alike_weight,
         )
         compile_model(model, args.loss, learning_rate(args, len(train_batches)), outputs)
     val_batches = (
