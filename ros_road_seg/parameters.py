@@ -138,3 +138,20 @@ def declare_all(node) -> dict:
     for name, value in values.items():
         check_value(name, value)
     return values
+
+
+def markdown_table() -> str:
+    """The README's parameter table, written from :data:`PARAMETERS` (a test keeps the README in step)."""
+    lines = ["| parameter | default | set at run time | meaning |", "|---|---|---|---|"]
+    for name, spec in PARAMETERS.items():
+        default = f'"{spec.default}"' if isinstance(spec.default, str) else spec.default
+        if isinstance(spec.default, bool):
+            default = str(spec.default).lower()
+        allowed = ""
+        if spec.choices:
+            allowed = " (" + " \\| ".join(spec.choices) + ")"
+        elif spec.float_range or spec.int_range:
+            low, high = spec.float_range or spec.int_range
+            allowed = f" [{low:g}, {high:g}]"
+        lines.append(f"| `{name}` | `{default}` | {'no' if spec.read_only else 'yes'} | {spec.description}{allowed} |")
+    return "\n".join(lines)

@@ -385,3 +385,18 @@ def test_export_upsampling_as_resize_keeps_the_outputs(tiny_run, tmp_path):
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
     with pytest.raises(ValueError, match="upsample"):
         export(run, tmp_path / "x.onnx", upsample="bilinear")
+
+
+def test_crossval_scores_every_pruned_head_of_a_deep_supervised_unetpp(tmp_path):
+    """Each fold also scores the UNet++ pruned to L1..L(depth-1), the same models training.export --prune writes."""
+    from training import crossval as crossval_cli
+
+    kitti = make_kitti(tmp_path / "k", 4)
+    args = ["--dataset", "kitti", "--data", str(kitti), "--folds", "2", "--model", "unetpp", "--deep-supervision"]
+    args += [*TINY, "--epochs", "1", "--batch-size", "2", "--out", str(tmp_path / "cv")]
+    assert crossval_cli.main(args) == 0
+    report = json.loads((tmp_path / "cv" / "crossval.json").read_text())
+    for fold in report["folds"]:
+        assert set(fold["pruned_heads_pooled_iou"]) == {"L1"}  # depth 2: heads L1 and L2 (= the full model)
+        assert 0.0 <= fold["pruned_heads_pooled_iou"]["L1"] <= 1.0
+    assert set(report["summary"]["pruned_heads_mean_of_fold_pooled_iou"]) == {"L1"}

@@ -68,8 +68,12 @@ def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dic
     code, model_path = fit_run(args, data, out)
     if code != 0:
         raise RoadSegError(f"fold {fold.name}: training failed with exit code {code}")
-    probability_fn, size, _ = load_probability_fn(model_path)
+    probability_fn, size, description = load_probability_fn(model_path)
     scored = evaluate(probability_fn, size, fold.held_out, DEFAULT_THRESHOLD)
+    heads = {}
+    for head in range(description["outputs"] - 1):  # deep supervision: the pruned UNet++ L1.. as well
+        head_fn, _, _ = load_probability_fn(model_path, head=head)
+        heads[f"L{head + 1}"] = evaluate(head_fn, size, fold.held_out, DEFAULT_THRESHOLD)["pooled_iou_full"]
     result = {
         "fold": fold.name,
         "held_out": [s.name for s in fold.held_out],
@@ -80,6 +84,7 @@ def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dic
         "mean_iou": scored["mean_iou_full"],
         "per_image": scored["per_image"],
         "sweep": threshold_sweep(probability_fn, fold.held_out),
+        "pruned_heads_pooled_iou": heads,
         "seconds": time.monotonic() - started,
     }
     result_path.write_text(json.dumps(result, indent=2))
@@ -93,6 +98,7 @@ def summarize(folds: list[dict]) -> dict:
         intersection = sum(f["sweep"][threshold][0] for f in folds)
         union = sum(f["sweep"][threshold][1] for f in folds)
         sweep[threshold] = intersection / union if union else 1.0
+    heads = sorted({head for f in folds for head in f.get("pruned_heads_pooled_iou", {})})
     all_images = [row for f in folds for row in f["per_image"]]
     union = sum(r["union"] for r in all_images)
     return {
@@ -102,6 +108,9 @@ def summarize(folds: list[dict]) -> dict:
         "pooled_iou_all_held_out": sum(r["intersection"] for r in all_images) / union if union else 1.0,
         "mean_iou_all_held_out": float(np.mean([r["iou_full"] for r in all_images])),
         "pooled_iou_by_threshold": sweep,
+        "pruned_heads_mean_of_fold_pooled_iou": {
+            head: float(np.mean([f["pruned_heads_pooled_iou"][head] for f in folds])) for head in heads
+        },
     }
 
 
@@ -128,6 +137,12 @@ def markdown(report: dict) -> str:
         "Pooled IoU over all held-out frames by threshold: "
         + ", ".join(f"{t}: {v:.4f}" for t, v in summary["pooled_iou_by_threshold"].items()),
     ]
+    if summary["pruned_heads_mean_of_fold_pooled_iou"]:
+        lines += [
+            "",
+            "Pruned UNet++ heads, mean over folds of the pooled IoU: "
+            + ", ".join(f"{h}: {v:.4f}" for h, v in summary["pruned_heads_mean_of_fold_pooled_iou"].items()),
+        ]
     return "\n".join(lines) + "\n"
 
 

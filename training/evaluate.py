@@ -47,10 +47,14 @@ class ImageScore:
     bev_union: int = 0
 
 
-def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[ProbabilityFn, tuple[int, int], dict]:
+def load_probability_fn(
+    model_path: Path, providers: str = "cpu", head: int = -1
+) -> tuple[ProbabilityFn, tuple[int, int], dict]:
     """(rgb -> model-size probability, (height, width), description) for an .onnx, .keras or run folder.
 
     The description's ``threshold`` is the one the node would use: an ONNX model's metadata value, else 0.5.
+    ``head``: which output of a deep-supervised Keras model (-1, the last, is what export writes by default;
+    ``i`` = the UNet++ pruned to level L(i+1), exactly what ``training.export --prune`` would give).
     """
     model_path = Path(model_path)
     if model_path.suffix == ".onnx":
@@ -74,13 +78,18 @@ def load_probability_fn(model_path: Path, providers: str = "cpu") -> tuple[Proba
     def probability(rgb: np.ndarray) -> np.ndarray:
         output = model(preprocess(rgb, input_size, out=buffer), training=False)
         if isinstance(output, (list, tuple)):
-            output = output[-1]
+            output = output[head]
         return np.asarray(output)[0, :, :, 0]
 
     return (
         probability,
         input_size,
-        {"format": "keras", "threshold": DEFAULT_THRESHOLD, "params": int(model.count_params())},
+        {
+            "format": "keras",
+            "threshold": DEFAULT_THRESHOLD,
+            "params": int(model.count_params()),
+            "outputs": len(model.outputs),
+        },
     )
 
 
