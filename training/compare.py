@@ -42,9 +42,33 @@ def label_of(path: Path) -> str:
     return path.parent.name if path.name == "model.onnx" else path.stem
 
 
+def crossval_summary(folder: Path) -> dict:
+    """The k-fold figures ``training.crossval`` wrote for a recipe: mean ± sd over folds and each fold's IoU."""
+    report = json.loads((Path(folder) / "crossval.json").read_text())
+    return {
+        "folder": str(folder),
+        "mean": report["summary"]["mean_of_fold_pooled_iou"],
+        "sd": report["summary"]["sd_of_fold_pooled_iou"],
+        "folds": {fold["fold"]: fold["pooled_iou"] for fold in report["folds"]},
+        "pruned_heads": report["summary"].get("pruned_heads_mean_of_fold_pooled_iou", {}),
+    }
+
+
 def compare(
-    runs: list[Path], dataset: str, data: Path, split: str, out: Path, grid_count: int = 4, title: str = ""
+    runs: list[Path],
+    dataset: str,
+    data: Path,
+    split: str,
+    out: Path,
+    grid_count: int = 4,
+    title: str = "",
+    crossvals: list[Path] | None = None,
+    name: str | None = None,
 ) -> dict:
+    """Score each run's ONNX export on the same frames (and, with ``crossvals``, put each recipe's k-fold figures
+    beside it, in the same order as ``runs``)."""
+    if crossvals and len(crossvals) != len(runs):
+        raise ValueError(f"--crossval needs one folder per run ({len(runs)}), got {len(crossvals)}")
     samples = select_samples(dataset, data, split)
     rows = []
     segmenters = []
@@ -66,9 +90,11 @@ def compare(
                 **result,
             }
         )
+        if crossvals:
+            rows[-1]["crossval"] = crossval_summary(crossvals[len(rows) - 1])
         segmenters.append(segmenter)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"compare_{dataset}_{split}"
+    stem = name or f"compare_{dataset}_{split}"
     grid_path = out / f"{stem}.png"
     write_grid(segmenters, samples[:grid_count], dataset, grid_path, [r["label"] for r in rows])
     report = {"dataset": dataset, "split": split, "frames": len(samples), "runs": rows, "grid": grid_path.name}
@@ -82,16 +108,33 @@ def markdown(report: dict, title: str) -> str:
     lines = [
         f"## {title} ({report['frames']} frames)",
         "",
-        "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | mean IoU full res | "
-        "mean IoU at model input size | ceiling |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | arch | width | params | GMACs | CPU ms/frame (core, full frame) | pooled IoU full res | "
+        "mean IoU full res | mean IoU at model input size | ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['architecture']} | {r['base_filters']} | {r['params']:,} | "
-            f"{r['gmacs']:.2f} | {r['cpu_ms_per_frame']:.1f} | **{r['mean_iou_full']:.4f}** | "
-            f"{r['mean_iou_model_size']:.4f} | {r['mean_ceiling']:.4f} |"
+            f"{r['gmacs']:.2f} | {r['cpu_ms_per_frame']:.1f} | **{r['pooled_iou_full']:.4f}** | "
+            f"{r['mean_iou_full']:.4f} | {r['mean_iou_model_size']:.4f} | {r['mean_ceiling']:.4f} |"
         )
+    if all("crossval" in r for r in rows):
+        folds = list(rows[0]["crossval"]["folds"])
+        lines += [
+            "",
+            "Block k-fold of each recipe (`training.crossval`, pooled road IoU per held-out block, full resolution):",
+            "",
+            "| model | mean ± sd over folds | " + " | ".join(folds) + " | pruned heads (mean over folds) |",
+            "|---|---|" + "---|" * len(folds) + "---|",
+        ]
+        for r in rows:
+            cv = r["crossval"]
+            heads = ", ".join(f"{h} {v:.4f}" for h, v in cv["pruned_heads"].items()) or "—"
+            lines.append(
+                f"| {r['label']} | **{cv['mean']:.4f} ± {cv['sd']:.4f}** | "
+                + " | ".join(f"{cv['folds'].get(f, float('nan')):.4f}" for f in folds)
+                + f" | {heads} |"
+            )
     lines += ["", "| image | " + " | ".join(r["label"] for r in rows) + " |", "|---|" + "---|" * len(rows)]
     for index, image in enumerate(rows[0]["per_image"]):
         lines.append(
@@ -130,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     parser.add_argument("--grid", type=int, default=4, help="images in the grid PNG")
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument(
+        "--crossval", type=Path, nargs="+", default=None, help="each run's training.crossval folder (same order)"
+    )
+    parser.add_argument("--name", default=None, help="file stem of the report (default compare_DATASET_SPLIT)")
     args = parser.parse_args(argv)
     try:
-        report = compare(args.runs, args.dataset, args.data, args.split, args.out, args.grid)
+        report = compare(
+            args.runs, args.dataset, args.data, args.split, args.out, args.grid, crossvals=args.crossval, name=args.name
+        )
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
