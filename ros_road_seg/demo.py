@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     if summary.get("bag"):
         counts = ", ".join(f"{n} {t}" for t, n in summary["bag"]["messages"].items())
         print(f"recorded bag:       {summary['bag']['path']} (MCAP: {counts})")
-    print(f"road grid:          {summary.get('grids_received', 0)} OccupancyGrids received (road_grid)")
+    print(
+        f"road grid:          {summary.get('grids_received', 0)} OccupancyGrids received on road_grid "
+        f"({summary.get('unique_grids', 0)} distinct frames)"
+    )
     if summary.get("mean_iou") is not None:
         print(f"mean road IoU:      {summary['mean_iou']:.4f} over {len(summary['iou_per_frame'])} labelled frames")
     print(f"wall time:          {summary['wall_time_s']:.1f} s")

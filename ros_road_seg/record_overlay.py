@@ -56,6 +56,7 @@ class Recorder:
         self.overlays: dict[int, np.ndarray] = {}
         self.masks: dict[int, np.ndarray] = {}
         self.grids: dict[int, np.ndarray] = {}
+        self.grids_received = 0
         self.received = 0
         self.last_arrival = 0.0
         self.diagnostics: dict[str, str] = {}
@@ -93,6 +94,7 @@ class Recorder:
         self._record("grid", "nav_msgs/msg/OccupancyGrid", msg)
         grid = np.frombuffer(msg.data, np.int8).reshape(msg.info.height, msg.info.width)
         self.grids[stamp_to_ns(msg.header.stamp)] = grid.copy()
+        self.grids_received += 1
 
     def _on_diagnostics(self, msg) -> None:
         self.diagnostics = diagnostic_values(msg) or self.diagnostics
@@ -112,7 +114,7 @@ def write_outputs(
     overlays: dict[int, np.ndarray],
     out: Path,
     fps: float = 5.0,
-    gif_width: int = 620,
+    gif_width: int = 820,
     grids: dict[int, np.ndarray] | None = None,
 ) -> dict:
     """PNG per frame (stamp order), overlay.gif (downscaled to ``gif_width``) and overlay.mp4 where OpenCV can; with
@@ -206,7 +208,8 @@ def record(
     summary = {
         "frames_received": recorder.received,
         "unique_frames": len(recorder.overlays),
-        "grids_received": len(recorder.grids),
+        "grids_received": recorder.grids_received,
+        "unique_grids": len(recorder.grids),
         **write_outputs(recorder.overlays, out, grids=recorder.grids),
         "node_diagnostics": recorder.diagnostics,
     }

@@ -118,19 +118,28 @@ def write_metadata(path: Path, metadata: dict[str, str]) -> None:
 
 
 def run_metadata(source: Path) -> dict[str, str]:
-    """What the run folder knows: architecture, width, dataset, best validation IoU."""
+    """What the run folder knows: architecture, width, data (mixed-in datasets and excluded frames), and the best
+    validation IoU when there was a validation set (a last-epoch run has none to report)."""
     folder = source if source.is_dir() else source.parent
     metadata: dict[str, str] = {}
     config_path, state_path = folder / "config.json", folder / "state.json"
-    if config_path.is_file():
-        config = json.loads(config_path.read_text())
-        for key in ("architecture", "base_filters", "dataset", "epochs", "loss", "augment", "deep_supervision"):
-            if key in config:
-                metadata[key] = str(config[key])
-        if config.get("init_from"):  # a second training stage: say where it started
-            metadata["init_from"] = Path(str(config["init_from"])).name
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    for key in ("architecture", "base_filters", "dataset", "epochs", "loss", "augment", "deep_supervision"):
+        if key in config:
+            metadata[key] = str(config[key])
+    if config.get("init_from"):  # a later training stage: say where it started
+        metadata["init_from"] = Path(str(config["init_from"])).name
+    if config.get("mix_frames"):
+        metadata["dataset"] = "+".join([str(config["dataset"]), *config["mix_frames"]])
+        metadata["train_frames"] = ", ".join(
+            [f"{config['dataset']} {config['train_frames']}"] + [f"{d} {n}" for d, n in config["mix_frames"].items()]
+        )
+    if config.get("excluded_names"):
+        metadata["never_trained_on"] = " ".join(config["excluded_names"])
     if state_path.is_file():
-        metadata["val_iou_model_size"] = f"{json.loads(state_path.read_text())['best']:.4f}"
+        state = json.loads(state_path.read_text())
+        if not state.get("keep_last"):
+            metadata["val_iou_model_size"] = f"{state['best']:.4f}"
     for eval_path in sorted(folder.glob("eval_*_val.json")):
         dataset = eval_path.stem.split("_")[1]
         metadata[f"val_iou_full_{dataset}"] = f"{json.loads(eval_path.read_text())['mean_iou_full']:.4f}"
