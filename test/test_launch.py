@@ -244,3 +244,13 @@ def test_managed_without_autostart_waits_unconfigured(workspace, red_model):
     finally:
         code, _, survivors = stop_with(process, signal.SIGINT)
     assert code == 0 and not survivors, process.output
+
+
+def test_readme_parameter_table_is_the_declared_one():
+    """The README's parameter table is written from PARAMETERS; a parameter added, removed or changed shows here."""
+    from ros_road_seg.parameters import markdown_table
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- parameters:")
+    block = text[text.index("\n", start) + 1 : text.index("<!-- /parameters -->")].strip()
+    assert block == markdown_table()
