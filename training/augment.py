@@ -23,18 +23,10 @@ def build_augmentation(kind: str, frame_size: tuple[int, int], seed: int | None 
         raise ValueError(f"augmentation '{kind}' is not one of {', '.join(AUGMENTATIONS)}")
     if kind == "none":
         return None
-    height, width = frame_size
     transforms: list = [A.HorizontalFlip(p=0.5)]
     if kind == "strong":
         transforms += [
-            A.RandomSizedCrop(
-                min_max_height=(max(1, int(0.5 * height)), height),
-                size=(height, width),
-                w2h_ratio=width / height,
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-                p=0.7,
-            ),
+            _aspect_kept_crop(frame_size, smallest=0.5, p=0.7),
             A.Affine(rotate=(-4, 4), interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST, p=0.3),
             A.RandomShadow(shadow_roi=(0, 0.4, 1, 1), num_shadows_limit=(1, 3), p=0.3),
             A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05, p=0.8),
@@ -43,17 +35,23 @@ def build_augmentation(kind: str, frame_size: tuple[int, int], seed: int | None 
         ]
     if kind == "full":
         transforms += [
-            A.RandomSizedCrop(
-                min_max_height=(max(1, int(0.6 * height)), height),
-                size=(height, width),
-                w2h_ratio=width / height,
-                interpolation=cv2.INTER_LINEAR,
-                mask_interpolation=cv2.INTER_NEAREST,
-                p=0.5,
-            ),
+            _aspect_kept_crop(frame_size, smallest=0.6, p=0.5),
             A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.05, p=0.7),
         ]
     return A.Compose(transforms, seed=seed)
+
+
+def _aspect_kept_crop(frame_size: tuple[int, int], smallest: float, p: float) -> A.RandomSizedCrop:
+    """A random crop of ``smallest``..100 % of the frame's height, with its aspect, resized back to the frame."""
+    height, width = frame_size
+    return A.RandomSizedCrop(
+        min_max_height=(max(1, int(smallest * height)), height),
+        size=(height, width),
+        w2h_ratio=width / height,
+        interpolation=cv2.INTER_LINEAR,
+        mask_interpolation=cv2.INTER_NEAREST,
+        p=p,
+    )
 
 
 def apply_augmentation(
