@@ -20,9 +20,9 @@ kitti=(--augment strong --repeat 4 --mix "camvid:$CAMVID:0.25" --freeze-batchnor
 python -m training.train "${camvid1[@]}" --model unet --base-filters 16 --epochs 30 --out runs/unet16_camvid
 python -m training.train "${camvid2[@]}" --epochs 16 --init-from runs/unet16_camvid --out runs/unet16_camvid_ft
 python -c "import keras; keras.saving.load_model('runs/unet16_camvid_ft/best.keras', compile=False).save('models/unet16_camvid.keras')"
-python -m training.train "${camvid1[@]}" --model unetpp --base-filters 8 --deep-supervision --epochs 24 \
+python -m training.train "${camvid1[@]}" --model unetpp --base-filters 8 --deep-supervision --epochs 20 \
     --out runs/unetpp8ds_camvid
-python -m training.train "${camvid2[@]}" --epochs 12 --init-from runs/unetpp8ds_camvid --out runs/unetpp8ds_camvid_ft
+python -m training.train "${camvid2[@]}" --epochs 8 --init-from runs/unetpp8ds_camvid --out runs/unetpp8ds_camvid_ft
 
 # 2. Block 4-fold cross-validation of the KITTI stage on the 32 labelled KITTI frames (model choices were made here).
 python -m training.crossval --dataset kitti --data "$KITTI" --folds 4 --init-from models/unet16_camvid.keras \

@@ -8,8 +8,8 @@ epoch (no checkpoint is ever picked on held-out frames), and scores the held-out
 the node's core. Reports per-fold pooled and mean road IoU, mean ± sd over folds, the pooled IoU over every held-out
 frame, and the pooled IoU at other thresholds (a test-time choice made on held-out frames only).
 
-Fold folders are kept (``fold1/best.keras`` ...); a fold whose ``fold.json`` exists is not trained again, so an
-interrupted run continues where it stopped.
+Fold folders are kept (``fold1/best.keras`` ...); a fold whose ``fold.json`` exists is not trained again and a fold
+with a ``last.keras`` continues from its last finished epoch, so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dic
     if leaked:  # never: the splitter guarantees it; checked because a leak would make every figure meaningless
         raise RoadSegError(f"fold {fold.name}: held-out frames {sorted(leaked)} are in its training set")
     args.seed = args.base_seed + index
-    code, model_path = fit_run(args, data, out)
+    resume = (out / "state.json").is_file() and (out / "last.keras").is_file()  # an interrupted fold continues
+    if resume:
+        print(f"fold {fold.name}: continuing from '{out / 'last.keras'}'", flush=True)
+    code, model_path = fit_run(args, data, out, resume=resume)
     if code != 0:
         raise RoadSegError(f"fold {fold.name}: training failed with exit code {code}")
     probability_fn, size, description = load_probability_fn(model_path)
