@@ -282,6 +282,24 @@ def test_block_crossval_trains_the_recipe_without_the_held_out_block(tmp_path):
     assert "mean ± sd over folds" in (out / "crossval.md").read_text()
 
 
+def test_an_interrupted_crossval_fold_continues_from_its_last_epoch(tmp_path):
+    """A fold with last.keras but no fold.json (killed before scoring) is not retrained from the start: with all its
+    epochs done, the second run only scores it, so last.keras is left exactly as the first run wrote it."""
+    from training import crossval as crossval_cli
+
+    kitti = make_kitti(tmp_path / "k", 4)
+    out = tmp_path / "cv"
+    args = ["--dataset", "kitti", "--data", str(kitti), "--folds", "2", "--only-fold", "1"]
+    args += [*TINY, "--epochs", "1", "--batch-size", "2", "--out", str(out)]
+    assert crossval_cli.main(args) == 0
+    fold = out / "fold1"
+    first = (fold / "last.keras").read_bytes()
+    (fold / "fold.json").unlink()
+    assert crossval_cli.main(args) == 0
+    assert (fold / "last.keras").read_bytes() == first
+    assert json.loads((fold / "fold.json").read_text())["held_out"] == ["000000_10", "000001_10"]
+
+
 def test_mixed_training_run_end_to_end(tmp_path):
     """A tiny KITTI + CamVid run with --exclude and no validation: the excluded frames are nowhere, the last epoch
     is the model, and the model it writes exports and runs through the node's core."""
