@@ -48,7 +48,6 @@ python -m training.quantize runs/unet16_kitti/model.onnx --precision fp16 --out 
 cp runs/unet16_kitti/model_int8.onnx models/unet16_kitti_int8.onnx          # the default (road_seg_default.onnx)
 cp runs/unet16_kitti/model.onnx models/unet16_kitti.onnx
 cp runs/unet16_kitti/model_fp16.onnx models/unet16_kitti_fp16.onnx
-cp runs/unetpp8ds_kitti/model.onnx models/unetpp8ds_kitti.onnx
 python -c "import keras; keras.saving.load_model('runs/unet16_kitti/best.keras', compile=False).save('models/unet16_kitti.keras')"
 
 # 4. U-Net vs UNet++ on the demo frames neither trained on, with their k-fold. (The KITTI-shaped 160x512 input
