@@ -46,6 +46,13 @@ def python_module_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def default_interrupts() -> None:
+    """In the child before exec: SIGINT/SIGTERM back to their defaults. A harness started from a script with ``&``
+    inherits SIGINT *ignored*, and so would every child, which then could not be stopped with Ctrl-C / interrupt()."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class ChildProcess:
     """A child process whose output is kept for assertions and reports."""
 
@@ -70,6 +77,7 @@ class ChildProcess:
             cwd=cwd,
             env=dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1"),
             start_new_session=new_session,
+            preexec_fn=default_interrupts,
         )
         self._reader = threading.Thread(target=self._pump, args=(echo,), daemon=True)
         self._reader.start()

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
+from ros_road_seg.processes import default_interrupts
 from ros_road_seg.segmenter import Segmenter
 from synthetic_data import make_camvid, make_kitti
 from training import evaluate as evaluate_cli
@@ -145,6 +146,7 @@ def test_sigint_keeps_the_last_checkpoint(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_interrupts,
     )
     deadline = time.monotonic() + 120
     while not (out / "last.keras").is_file() and time.monotonic() < deadline and process.poll() is None:
