@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ros_road_seg.bag_file import BagFile
+from ros_road_seg.discovery import wait_until_matched
 from ros_road_seg.errors import RoadSegError
 from ros_road_seg.ground_grid import grid_to_rgb
 from ros_road_seg.image_conversion import output_msg_to_array
@@ -66,7 +67,7 @@ class Recorder:
             "mask": node.resolve_topic_name(mask_topic),
             "grid": node.resolve_topic_name(grid_topic),
         }
-        node.create_subscription(Image, overlay_topic, self._on_overlay, qos)
+        self.overlay_subscription = node.create_subscription(Image, overlay_topic, self._on_overlay, qos)
         node.create_subscription(Image, mask_topic, self._on_mask, qos)
         node.create_subscription(OccupancyGrid, grid_topic, self._on_grid, qos)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
@@ -187,7 +188,10 @@ def record(
     with contextlib.ExitStack() as stack:
         bag_file = stack.enter_context(BagFile(bag, "mcap")) if bag is not None else None
         recorder = Recorder(node, overlay_topic, mask_topic, grid_topic, input_topic, bag_file)
-        print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'", flush=True)
+        # 'listening' means matched with the node's publisher: a caller that replays right after it loses nothing
+        matched = wait_until_matched(node, [recorder.overlay_subscription], min(timeout, 30.0))
+        where = "" if matched else " (no publisher matched yet)"
+        print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'{where}", flush=True)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
