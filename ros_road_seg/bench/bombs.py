@@ -14,6 +14,7 @@ import json
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def measure(payload: bytes, image_format: str, folder: Path, timeout: float = 12
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ros_road_seg.bench.bombs", description=__doc__)
     parser.add_argument("--real", action="store_true", help="encode real WebP/JPEG bombs (slow, needs ~1 GB once)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/road_seg_bombs"), help="scratch folder")
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "road_seg_bombs", help="scratch folder"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
