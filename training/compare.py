@@ -70,13 +70,13 @@ def compare(
     if crossvals and len(crossvals) != len(runs):
         raise ValueError(f"--crossval needs one folder per run ({len(runs)}), got {len(crossvals)}")
     samples = select_samples(dataset, data, split)
+    frames = [load_sample(s).rgb for s in samples[:5]]  # the latency frames, the same for every run
     rows = []
     segmenters = []
-    for run in runs:
+    for index, run in enumerate(runs):
         onnx_path = onnx_of(run)
         segmenter = Segmenter(onnx_path, providers="cpu")
         result = evaluate(segmenter.probability, segmenter.input_size, samples, segmenter.threshold)
-        frames = [load_sample(s).rgb for s in samples[:5]]
         meta = segmenter.info.metadata
         rows.append(
             {
@@ -91,7 +91,7 @@ def compare(
             }
         )
         if crossvals:
-            rows[-1]["crossval"] = crossval_summary(crossvals[len(rows) - 1])
+            rows[-1]["crossval"] = crossval_summary(crossvals[index])
         segmenters.append(segmenter)
     out.mkdir(parents=True, exist_ok=True)
     stem = name or f"compare_{dataset}_{split}"
