@@ -29,12 +29,12 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "road_seg_node = ros_road_seg.node:main",
-            "road_seg_lifecycle_node = ros_road_seg.lifecycle_node:main",
-            "kitti_to_bag = ros_road_seg.kitti_to_bag:main",
-            "bag_replay = ros_road_seg.bag_replay:main",
-            "record_overlay = ros_road_seg.record_overlay:main",
-            "road_seg_demo = ros_road_seg.demo:main",
+            "road_seg_node = ros_road_seg.node.node:main",
+            "road_seg_lifecycle_node = ros_road_seg.node.lifecycle_node:main",
+            "kitti_to_bag = ros_road_seg.tools.kitti_to_bag:main",
+            "bag_replay = ros_road_seg.tools.bag_replay:main",
+            "record_overlay = ros_road_seg.tools.record_overlay:main",
+            "road_seg_demo = ros_road_seg.tools.demo:main",
             "road_seg_bench = ros_road_seg.bench.cli:main",
         ],
     },

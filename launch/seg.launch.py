@@ -8,7 +8,6 @@ configure -> activate from here (leave it false when a lifecycle manager does).
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
@@ -23,9 +22,12 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
+from launch import LaunchDescription
+
 PACKAGE = "ros_road_seg"
-DEFAULT_IMAGE_TOPIC = "/kitti/camera/color/left/image_raw"
-DEFAULT_CAMERA_INFO_TOPIC = "/kitti/camera/color/left/camera_info"
+from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC  # noqa: E402 - one place for the KITTI topic
+
+DEFAULT_CAMERA_INFO_TOPIC = DEFAULT_IMAGE_TOPIC.rsplit("/", 1)[0] + "/camera_info"
 UNSET = ""
 # launch argument -> (node parameter, type); passed to the node only when the user gave it
 PARAMETER_ARGUMENTS = {

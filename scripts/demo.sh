@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh runtime
-exec python -m ros_road_seg.demo "$@"
+exec python -m ros_road_seg.tools.demo "$@"

@@ -18,7 +18,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(10
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 import training  # noqa: E402,F401 - quietens TensorFlow once, before any test imports it
-from ros_road_seg.paths import apply_fastdds_profile  # noqa: E402
+from ros_road_seg.core.paths import apply_fastdds_profile  # noqa: E402
 
 apply_fastdds_profile()
 
@@ -44,6 +44,6 @@ def red_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def kitti_frame():
-    from ros_road_seg.image_files import read_rgb_file
+    from ros_road_seg.core.image_files import read_rgb_file
 
     return read_rgb_file(SAMPLE_KITTI / "image_2" / "000000_10.png")

@@ -13,23 +13,23 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from ros_road_seg.discovery import spin_for, wait_until_matched
-from ros_road_seg.image_conversion import array_to_image_msg, output_msg_to_array
-from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
-from ros_road_seg.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.core.image_conversion import array_to_image_msg, output_msg_to_array
+from ros_road_seg.node.discovery import spin_for, wait_until_matched
+from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class NodeProcess(ChildProcess):
-    """``python -m ros_road_seg.node`` (or ``module``) in a subprocess, with its output collected for assertions."""
+    """``python -m ros_road_seg.node.node`` (or ``module``) in a subprocess, its output collected for assertions."""
 
     def __init__(
         self,
         parameters: dict,
         namespace: str,
         extra_args: list[str] | None = None,
-        module: str = "ros_road_seg.node",
+        module: str = "ros_road_seg.node.node",
         env: dict | None = None,
     ) -> None:
         args = python_module_command(module, *ros_arguments(parameters, namespace=namespace), *(extra_args or []))

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CompressedImage, Image
 
-from ros_road_seg.errors import ImageConversionError
-from ros_road_seg.image_conversion import SUPPORTED_ENCODINGS, compressed_msg_to_rgb, image_msg_to_rgb
-from ros_road_seg.stats import SequenceGapCounter
+from ros_road_seg.core.errors import ImageConversionError
+from ros_road_seg.core.image_conversion import SUPPORTED_ENCODINGS, compressed_msg_to_rgb, image_msg_to_rgb
+from ros_road_seg.core.stats import SequenceGapCounter
 
 
 def image(
@@ -172,6 +172,6 @@ def test_fuzz_compressed_payloads(payload, prefix):
 
 @pytest.fixture(scope="module")
 def red_segmenter(red_model):
-    from ros_road_seg.segmenter import Segmenter
+    from ros_road_seg.core.segmenter import Segmenter
 
     return Segmenter(red_model, providers="cpu")

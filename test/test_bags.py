@@ -13,18 +13,17 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
-
-import yaml
-
-from ros_road_seg.discovery import spin_for
-from ros_road_seg.errors import BagError
-from ros_road_seg.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
-from ros_road_seg.processes import ChildProcess, is_running
-from ros_road_seg.ros_messages import stamp_to_ns
 from synthetic_data import make_kitti, synthetic_frame, write_png
+
+from ros_road_seg.core.errors import BagError
+from ros_road_seg.node.discovery import spin_for
+from ros_road_seg.node.ros_messages import stamp_to_ns
+from ros_road_seg.tools.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
+from ros_road_seg.tools.processes import ChildProcess, is_running
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "/kitti/camera/color/left/image_raw"
@@ -196,7 +195,7 @@ class Listener:
     def play(self, bag: Path, *args: str) -> str:
         process = ChildProcess(
             "bag_replay",
-            [sys.executable, "-m", "ros_road_seg.bag_replay", str(bag), *args],
+            [sys.executable, "-m", "ros_road_seg.tools.bag_replay", str(bag), *args],
             cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=str(ROOT)),
         )
@@ -264,15 +263,17 @@ def test_replay_clock_start_offset_loop(tmp_path, listener):
 
 
 def test_replay_errors(tmp_path):
-    missing = run_tool("ros_road_seg.bag_replay", str(tmp_path / "nope"), "--wait", "0")
+    missing = run_tool("ros_road_seg.tools.bag_replay", str(tmp_path / "nope"), "--wait", "0")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     frames_folder(tmp_path / "frames", 2)
     convert(tmp_path / "frames", tmp_path / "bag", progress=False)
-    wrong_topic = run_tool("ros_road_seg.bag_replay", str(tmp_path / "bag"), "--topics", "/camera/other", "--wait", "0")
+    wrong_topic = run_tool(
+        "ros_road_seg.tools.bag_replay", str(tmp_path / "bag"), "--topics", "/camera/other", "--wait", "0"
+    )
     assert wrong_topic.returncode == 1 and "no topic /camera/other" in wrong_topic.stderr
     mcap = next((tmp_path / "bag").glob("*.mcap"))
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 3])
-    corrupt = run_tool("ros_road_seg.bag_replay", str(tmp_path / "bag"), "--wait", "0")
+    corrupt = run_tool("ros_road_seg.tools.bag_replay", str(tmp_path / "bag"), "--wait", "0")
     assert corrupt.returncode == 1 and "bag" in corrupt.stderr and "Traceback" not in corrupt.stderr
 
 
@@ -288,9 +289,9 @@ def test_bag_without_image_topic(tmp_path):
             1,
             typestore.serialize_cdr(typestore.types["std_msgs/msg/String"](data="hi"), "std_msgs/msg/String"),
         )
-    result = run_tool("ros_road_seg.bag_replay", str(bag), "--wait", "0")
+    result = run_tool("ros_road_seg.tools.bag_replay", str(bag), "--wait", "0")
     assert result.returncode == 1 and "no sensor_msgs/Image" in result.stderr
-    typed = run_tool("ros_road_seg.bag_replay", str(bag), "--topics", "/chatter", "--wait", "0")
+    typed = run_tool("ros_road_seg.tools.bag_replay", str(bag), "--topics", "/chatter", "--wait", "0")
     assert typed.returncode == 1 and "/chatter (std_msgs/msg/String)" in typed.stderr
 
 
@@ -307,7 +308,7 @@ def read_recording(bag: Path) -> dict[str, list]:
 def test_demo_pipeline_on_three_tiny_frames(tmp_path, red_model):
     data = make_kitti(tmp_path / "kitti", 3, size=(60, 80))
     result = run_tool(
-        "ros_road_seg.demo",
+        "ros_road_seg.tools.demo",
         "--frames",
         str(data / "training"),
         "--labels",
@@ -353,6 +354,6 @@ def test_damaged_bag_is_one_clear_error(tmp_path, storage, damage):
         data_file.write_bytes(raw[: len(raw) // 2])
     else:
         data_file.write_bytes(raw[:64] + bytes(len(raw) - 64))
-    result = run_tool("ros_road_seg.bag_replay", str(bag), "--wait", "0")
+    result = run_tool("ros_road_seg.tools.bag_replay", str(bag), "--wait", "0")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bag_replay: error: bag" in result.stderr and "Traceback" not in result.stderr

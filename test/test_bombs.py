@@ -10,9 +10,10 @@ import time
 import cv2
 import numpy as np
 import pytest
-from sensor_msgs.msg import CompressedImage
-
 from ros_harness import Client, NodeProcess
+from sensor_msgs.msg import CompressedImage
+from synthetic_data import make_kitti, write_png
+
 from ros_road_seg.bench.bombs import (
     bomb_kinds,
     jpeg_bomb,
@@ -20,13 +21,12 @@ from ros_road_seg.bench.bombs import (
     png_bomb,
     webp_bomb,
 )
-from ros_road_seg.errors import BagError, DatasetError, ImageConversionError
-from ros_road_seg.image_conversion import compressed_msg_to_rgb
-from ros_road_seg.image_limits import read_header
-from ros_road_seg.kitti_to_bag import convert
-from ros_road_seg.labels import read_label
-from ros_road_seg.stats import rss_mb
-from synthetic_data import make_kitti, write_png
+from ros_road_seg.core.errors import BagError, DatasetError, ImageConversionError
+from ros_road_seg.core.image_conversion import compressed_msg_to_rgb
+from ros_road_seg.core.image_limits import read_header
+from ros_road_seg.core.labels import read_label
+from ros_road_seg.core.stats import rss_mb
+from ros_road_seg.tools.kitti_to_bag import convert
 
 REASONS = {
     "WebP 16383x16383": "webp data: format not accepted \\(accepted: jpeg, png\\)",
@@ -116,7 +116,7 @@ def test_byte_limit_refuses_before_any_work():
 def test_opencv_ceiling_is_a_backstop_when_set_before_opencv_loads():
     """set_decoder_ceiling before the first ``import cv2`` makes OpenCV itself refuse larger pictures."""
     script = (
-        "from ros_road_seg.image_limits import set_decoder_ceiling\n"
+        "from ros_road_seg.core.image_limits import set_decoder_ceiling\n"
         "assert set_decoder_ceiling(5000)\n"
         "import cv2, numpy as np\n"
         "data = cv2.imencode('.png', np.zeros((100, 100), np.uint8))[1]\n"

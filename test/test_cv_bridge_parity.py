@@ -1,4 +1,4 @@
-"""cv_bridge's own test cases, ported to ``ros_road_seg.image_conversion`` (ROS 2 cv_bridge is not installable here).
+"""cv_bridge's own test cases, ported to ``ros_road_seg.core.image_conversion`` (ROS 2 cv_bridge: not installable here).
 
 Each test names the cv_bridge file and case it comes from (ros-perception/vision_opencv, cv_bridge/test/). Expected
 values are cv_bridge's, written out here, never computed with the code under test.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from ros_road_seg.errors import ImageConversionError
-from ros_road_seg.image_conversion import (
+from ros_road_seg.core.errors import ImageConversionError
+from ros_road_seg.core.image_conversion import (
     array_to_image_msg,
     compressed_msg_to_rgb,
     image_msg_to_rgb,

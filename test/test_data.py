@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from ros_road_seg.errors import DatasetError
 from synthetic_data import make_camvid, make_kitti, synthetic_frame, write_png
+
+from ros_road_seg.core.errors import DatasetError
 from training.augment import apply_augmentation, build_augmentation
 from training.data import (
     Sample,

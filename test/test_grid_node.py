@@ -11,13 +11,13 @@ import uuid
 import numpy as np
 from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import QoSProfile
-
 from ros_harness import ROOT, Client, NodeProcess, make_image_msg
-from ros_road_seg.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
-from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, camera_info_topic, convert
-from ros_road_seg.processes import ChildProcess
-from ros_road_seg.ros_messages import stamp_to_ns
 from synthetic_data import make_kitti
+
+from ros_road_seg.core.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
+from ros_road_seg.node.ros_messages import stamp_to_ns
+from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, camera_info_topic, convert
+from ros_road_seg.tools.processes import ChildProcess
 
 GRID = {"grid_resolution": 0.2, "grid_length": 30.0, "grid_width": 20.0}
 
@@ -50,7 +50,7 @@ def test_grid_follows_a_replayed_bag_at_the_image_rate(ros_context, red_model, t
         client.spin_for(1.0)
         replay = ChildProcess(
             "bag_replay",
-            [sys.executable, "-m", "ros_road_seg.bag_replay", str(tmp_path / "bag"), "--loop", "3"],
+            [sys.executable, "-m", "ros_road_seg.tools.bag_replay", str(tmp_path / "bag"), "--loop", "3"],
             cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=str(ROOT)),
         )

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.ground_grid import FREE, OCCUPIED, UNKNOWN, GridSpec, GroundProjector, Intrinsics, Mounting
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.ground_grid import FREE, OCCUPIED, UNKNOWN, GridSpec, GroundProjector, Intrinsics, Mounting
 
 CAMERA = Intrinsics(fx=700.0, fy=700.0, cx=615.0, cy=185.0, width=1240, height=375)
 

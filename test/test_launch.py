@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ros_road_seg.parameters import PARAMETERS
-from ros_road_seg.processes import ChildProcess, descendants, is_running
+from ros_road_seg.node.parameters import PARAMETERS
+from ros_road_seg.tools.processes import ChildProcess, descendants, is_running
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "seg.launch.py"
@@ -34,7 +34,7 @@ def console_scripts() -> dict[str, str]:
 def test_parameter_file_is_a_valid_configuration():
     """Every key is a declared parameter, of the declared type; values may differ from the defaults (it is a
     configuration, not a mirror), but each must pass the node's own check."""
-    from ros_road_seg.parameters import check_value
+    from ros_road_seg.node.parameters import check_value
 
     params = yaml.safe_load((ROOT / "config" / "road_seg.yaml").read_text())["road_seg"]["ros__parameters"]
     assert set(params) <= set(PARAMETERS), set(params) - set(PARAMETERS)
@@ -248,7 +248,7 @@ def test_managed_without_autostart_waits_unconfigured(workspace, red_model):
 
 def test_readme_parameter_table_is_the_declared_one():
     """The README's parameter table is written from PARAMETERS; a parameter added, removed or changed shows here."""
-    from ros_road_seg.parameters import markdown_table
+    from ros_road_seg.node.parameters import markdown_table
 
     text = (ROOT / "README.md").read_text()
     start = text.index("<!-- parameters:")

@@ -10,7 +10,6 @@ import pytest
 import rclpy
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-
 from ros_harness import Client, NodeProcess, make_image_msg
 
 LABELS = {
@@ -56,7 +55,9 @@ def test_bad_model_fails_configure_and_the_process_stays_up(ros_context, tmp_pat
     bad = tmp_path / "not_a_model.onnx"
     bad.write_bytes(b"this is not ONNX")
     namespace = "/lc" + uuid.uuid4().hex[:6]
-    node = NodeProcess({"model_path": str(bad), "providers": "cpu"}, namespace, module="ros_road_seg.lifecycle_node")
+    node = NodeProcess(
+        {"model_path": str(bad), "providers": "cpu"}, namespace, module="ros_road_seg.node.lifecycle_node"
+    )
     client = Client(namespace)
     try:
         assert node.wait_for_output("waiting for 'configure'", 30), node.output
@@ -74,7 +75,7 @@ def test_bad_model_fails_configure_and_the_process_stays_up(ros_context, tmp_pat
 def test_configure_activate_deactivate_cleanup_shutdown(ros_context, red_model):
     namespace = "/lc" + uuid.uuid4().hex[:6]
     node = NodeProcess(
-        {"model_path": str(red_model), "providers": "cpu"}, namespace, module="ros_road_seg.lifecycle_node"
+        {"model_path": str(red_model), "providers": "cpu"}, namespace, module="ros_road_seg.node.lifecycle_node"
     )
     client = Client(namespace)
     frame = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
@@ -124,7 +125,7 @@ def test_configure_activate_deactivate_cleanup_shutdown(ros_context, red_model):
 def test_invalid_transition_is_refused(ros_context, red_model, transition):
     namespace = "/lc" + uuid.uuid4().hex[:6]
     node = NodeProcess(
-        {"model_path": str(red_model), "providers": "cpu"}, namespace, module="ros_road_seg.lifecycle_node"
+        {"model_path": str(red_model), "providers": "cpu"}, namespace, module="ros_road_seg.node.lifecycle_node"
     )
     client = Client(namespace)
     try:

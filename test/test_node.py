@@ -9,11 +9,11 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-from sensor_msgs.msg import CompressedImage, Image
-
 from onnx_fixtures import approximate_red_mask, block_frame
 from ros_harness import Client, NodeProcess, image_msg_array, make_image_msg
-from ros_road_seg.segmenter import blend_overlay
+from sensor_msgs.msg import CompressedImage, Image
+
+from ros_road_seg.core.segmenter import blend_overlay
 
 ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"]
 

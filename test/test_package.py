@@ -61,7 +61,7 @@ def test_colcon_build_installs_share_files_and_executables(tmp_path):
     assert not (site / "training").exists()  # the node installs without the TensorFlow half
     env = dict(os.environ, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
     located = subprocess.run(
-        [sys.executable, "-c", "from ros_road_seg.paths import share_directory as s; print(s())"],
+        [sys.executable, "-c", "from ros_road_seg.core.paths import share_directory as s; print(s())"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from ros_road_seg.processes import ChildProcess
+from ros_road_seg.tools.processes import ChildProcess
 
 WAIT_FOR_INTERRUPT = (
     "import signal, sys, time\n"

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
+from onnx_fixtures import write_red_channel_model
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from ros_harness import ROOT, Client, NodeProcess, make_image_msg
 from sensor_msgs.msg import CompressedImage
 
-from onnx_fixtures import write_red_channel_model
-from ros_harness import ROOT, Client, NodeProcess, make_image_msg
-from ros_road_seg.stats import rss_mb
-from ros_road_seg.paths import default_model_path
+from ros_road_seg.core.paths import default_model_path
+from ros_road_seg.core.stats import rss_mb
 
 BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's error log must contain)
     "32FC1": (lambda m: setattr(m, "encoding", "32FC1"), "encoding '32FC1' is not supported"),
@@ -314,7 +314,7 @@ def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
 
 FAULT_HOOK = """
 # Test-only: a fault inside the core for frames 77 pixels wide (loaded by Python at start-up as sitecustomize).
-from ros_road_seg import segmenter
+from ros_road_seg.core import segmenter
 
 _segment = segmenter.Segmenter.segment
 

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx_fixtures import approximate_red_mask, block_frame, write_red_channel_model
 from PIL import Image as PILImage
 
-from onnx_fixtures import approximate_red_mask, block_frame, write_red_channel_model
-from ros_road_seg.errors import ModelLoadError, ProviderUnavailableError, RoadSegError
-from ros_road_seg.metrics import road_iou
-from ros_road_seg.model import resolve_providers
-from ros_road_seg.segmenter import Segmenter, blend_overlay, preprocess
+from ros_road_seg.core.errors import ModelLoadError, ProviderUnavailableError, RoadSegError
+from ros_road_seg.core.model import resolve_providers
+from ros_road_seg.core.scoring import road_iou
+from ros_road_seg.core.segmenter import Segmenter, blend_overlay, preprocess
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 

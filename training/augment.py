@@ -1,5 +1,5 @@
 """Albumentations pipelines. Geometry and colour happen at the frame's own size; the resize to the model input
-is ``ros_road_seg.segmenter.preprocess`` (images) and ``resize_mask`` (labels), the node's own core."""
+is ``ros_road_seg.core.segmenter.preprocess`` (images) and ``resize_mask`` (labels), the node's own core."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import math
 import keras
 import numpy as np
 
-from ros_road_seg.segmenter import preprocess, resize_mask
+from ros_road_seg.core.segmenter import preprocess, resize_mask
 from training.augment import apply_augmentation, build_augmentation
 from training.data import LoadedSample, Sample, load_sample
 

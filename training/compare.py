@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.segmenter import Segmenter, blend_overlay
-from ros_road_seg.stats import summarize_ms, time_calls
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.segmenter import Segmenter, blend_overlay
+from ros_road_seg.core.stats import summarize_ms, time_calls
 from training.data import DATASETS, load_sample
 from training.evaluate import evaluate, select_samples
 
@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     print(markdown(report, f"{args.dataset} {args.split}"))
     return 0
 

@@ -15,6 +15,7 @@ with a ``last.keras`` continues from its last finished epoch, so an interrupted 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -22,57 +23,90 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.metrics import intersection_union
-from ros_road_seg.model import DEFAULT_THRESHOLD
-from ros_road_seg.segmenter import resize_probability
-from training.data import Fold, block_folds, camvid_samples, kitti_samples, load_sample, sequence_folds
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.labels import label_spec
+from ros_road_seg.core.model import DEFAULT_THRESHOLD
+from ros_road_seg.core.scoring import add_counts, pooled_iou, sweep_iou
+from training.data import SOFT_MANIFEST, Fold, layout
 from training.evaluate import evaluate, load_probability_fn
-from training.train import add_recipe_arguments, fit_run, mixed_run_data
-
-SWEEP_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+from training.fitting import fit_run, mixed_run_data
+from training.recipe import Recipe, add_recipe_arguments
 
 
 def make_folds(dataset: str, data: Path, folds: int, gap: int) -> list[Fold]:
     """KITTI: consecutive blocks; CamVid: whole sequences (train/ and val/ frames together)."""
-    if dataset == "kitti":
-        return block_folds(kitti_samples(data), folds, gap)
-    return sequence_folds(camvid_samples(data, "train") + camvid_samples(data, "val"))
+    return layout(dataset).folds(Path(data), folds, gap)
 
 
-def threshold_sweep(probability_fn, samples, thresholds=SWEEP_THRESHOLDS) -> dict[str, list[int]]:
-    """Full-resolution (intersection, union) per threshold, summed over ``samples``."""
-    totals = {f"{t:g}": [0, 0] for t in thresholds}
-    for sample in samples:
-        loaded = load_sample(sample)
-        probability = resize_probability(probability_fn(loaded.rgb), loaded.road.shape)
-        for t in thresholds:
-            intersection, union = intersection_union(probability > t, loaded.road, loaded.valid)
-            totals[f"{t:g}"][0] += intersection
-            totals[f"{t:g}"][1] += union
-    return totals
+def fold_recipe(recipe: Recipe, index: int) -> Recipe:
+    """Fold ``index`` (0-based) of a recipe: its own seed, and ``{fold}`` in a mixed-in path replaced by the fold's
+    number (``soft:runs/soft_ft/fold{fold}:0.3`` = each fold's own teacher, trained without that fold), and the same
+    in ``--encoder-from``."""
+    mix = tuple(dataclasses.replace(m, path=Path(str(m.path).replace("{fold}", str(index + 1)))) for m in recipe.mix)
+    encoder_from = recipe.encoder_from
+    if encoder_from is not None:
+        encoder_from = Path(str(encoder_from).replace("{fold}", str(index + 1)))
+    return dataclasses.replace(recipe, seed=recipe.seed + index, mix=mix, encoder_from=encoder_from)
 
 
-def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dict:
+def teachers_of(recipe: Recipe) -> list[dict]:
+    """The teachers behind every soft-label pool the recipe mixes in (from each folder's teacher.json)."""
+    teachers = []
+    for source in recipe.mix:
+        if label_spec(source.dataset).soft:
+            manifest = json.loads((Path(source.path) / SOFT_MANIFEST).read_text())
+            teachers += [{**t, "soft_labels": str(source.path)} for t in manifest["teachers"]]
+    if (
+        recipe.encoder_from is not None
+    ):  # an encoder fine-tuned elsewhere is a teacher too: it must not have seen the fold
+        config_path = Path(recipe.encoder_from).parent / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        if "train_names" not in config:
+            raise RoadSegError(f"--encoder-from '{recipe.encoder_from}': no config.json with train_names beside it")
+        teachers.append(
+            {
+                "model": str(recipe.encoder_from),
+                "trained_on_names": " ".join(config["train_names"]),
+                "soft_labels": "(encoder weights)",
+            }
+        )
+    return teachers
+
+
+def check_no_leak(fold: Fold, train_names: set[str], teachers: list[dict]) -> None:
+    """A fold's held-out (and buffer) frames are in neither its training set nor any of its teachers' training sets;
+    a leak would make every figure meaningless, so it is an error, not a warning."""
+    held = {s.name for s in fold.held_out} | {s.name for s in fold.buffer}
+    leaked = held & train_names
+    if leaked:
+        raise RoadSegError(f"fold {fold.name}: held-out frames {sorted(leaked)} are in its training set")
+    for teacher in teachers:
+        seen = held & set(teacher.get("trained_on_names", "").split())
+        if seen:
+            raise RoadSegError(
+                f"fold {fold.name}: teacher '{teacher['model']}' (soft labels '{teacher['soft_labels']}') trained on "
+                f"held-out frames {sorted(seen)}; give each fold its own teacher ('{{fold}}' in the --mix path)"
+            )
+
+
+def run_fold(recipe: Recipe, index: int, fold: Fold, out: Path) -> dict:
     """Train the recipe without the fold's frames, then score them."""
     result_path = out / "fold.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
     started = time.monotonic()
-    held = {s.name for s in fold.held_out} | {s.name for s in fold.buffer}
-    data = mixed_run_data(args, fold.train, [])
-    leaked = held & {s.name for s in data.train}
-    if leaked:  # never: the splitter guarantees it; checked because a leak would make every figure meaningless
-        raise RoadSegError(f"fold {fold.name}: held-out frames {sorted(leaked)} are in its training set")
-    args.seed = args.base_seed + index
+    recipe = fold_recipe(recipe, index)
+    data = mixed_run_data(recipe, fold.train, [])
+    teachers = teachers_of(recipe)
+    check_no_leak(fold, {s.name for s in data.train}, teachers)
     resume = (out / "state.json").is_file() and (out / "last.keras").is_file()  # an interrupted fold continues
     if resume:
         print(f"fold {fold.name}: continuing from '{out / 'last.keras'}'", flush=True)
-    code, model_path = fit_run(args, data, out, resume=resume)
+    code, model_path = fit_run(recipe, data, out, resume=resume)
     if code != 0:
         raise RoadSegError(f"fold {fold.name}: training failed with exit code {code}")
     probability_fn, size, description = load_probability_fn(model_path)
-    scored = evaluate(probability_fn, size, fold.held_out, DEFAULT_THRESHOLD)
+    scored = evaluate(probability_fn, size, fold.held_out, DEFAULT_THRESHOLD, sweep=True)
     heads = {}
     for head in range(description["outputs"] - 1):  # deep supervision: the pruned UNet++ L1.. as well
         head_fn, _, _ = load_probability_fn(model_path, head=head)
@@ -83,10 +117,11 @@ def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dic
         "buffer": [s.name for s in fold.buffer],
         "trained_on": [s.name for s in data.train],
         "mixed_in": {pool[0].dataset: len(pool) for pool, _ in data.mix},
+        "teachers": teachers,
         "pooled_iou": scored["pooled_iou_full"],
         "mean_iou": scored["mean_iou_full"],
         "per_image": scored["per_image"],
-        "sweep": threshold_sweep(probability_fn, fold.held_out),
+        "sweep": scored["sweep"],
         "pruned_heads_pooled_iou": heads,
         "seconds": time.monotonic() - started,
     }
@@ -96,21 +131,18 @@ def run_fold(args: argparse.Namespace, index: int, fold: Fold, out: Path) -> dic
 
 def summarize(folds: list[dict]) -> dict:
     pooled = [f["pooled_iou"] for f in folds]
-    sweep = {}
-    for threshold in folds[0]["sweep"]:
-        intersection = sum(f["sweep"][threshold][0] for f in folds)
-        union = sum(f["sweep"][threshold][1] for f in folds)
-        sweep[threshold] = intersection / union if union else 1.0
+    totals: dict[str, list[int]] = {}
+    for fold in folds:
+        add_counts(totals, fold["sweep"])
     heads = sorted({head for f in folds for head in f.get("pruned_heads_pooled_iou", {})})
     all_images = [row for f in folds for row in f["per_image"]]
-    union = sum(r["union"] for r in all_images)
     return {
         "folds": len(folds),
         "mean_of_fold_pooled_iou": float(np.mean(pooled)),
         "sd_of_fold_pooled_iou": float(np.std(pooled, ddof=1)) if len(pooled) > 1 else 0.0,
-        "pooled_iou_all_held_out": sum(r["intersection"] for r in all_images) / union if union else 1.0,
+        "pooled_iou_all_held_out": pooled_iou([(r["intersection"], r["union"]) for r in all_images]),
         "mean_iou_all_held_out": float(np.mean([r["iou_full"] for r in all_images])),
-        "pooled_iou_by_threshold": sweep,
+        "pooled_iou_by_threshold": sweep_iou(totals),
         "pruned_heads_mean_of_fold_pooled_iou": {
             head: float(np.mean([f["pruned_heads_pooled_iou"][head] for f in folds])) for head in heads
         },
@@ -149,25 +181,31 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def crossval(args: argparse.Namespace, recipe: str = "") -> dict:
-    folds = make_folds(args.dataset, args.data, args.folds, args.gap)
-    if args.only_fold:
-        folds = [folds[i - 1] for i in args.only_fold]
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.base_seed = args.seed
+def crossval(
+    recipe: Recipe,
+    out: Path,
+    folds: int = 4,
+    gap: int = 0,
+    only_fold: list[int] | None = None,
+    command: str = "",
+) -> dict:
+    """Every fold of ``recipe`` (or those in ``only_fold``, 1-based) into ``out/foldN``, then the summary."""
+    all_folds = make_folds(recipe.dataset, recipe.data, folds, gap)
+    chosen = [(i - 1, all_folds[i - 1]) for i in only_fold] if only_fold else list(enumerate(all_folds))
+    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for index, fold in enumerate(folds):
-        print(f"fold {index + 1}/{len(folds)}: holding out {fold.name} ({len(fold.held_out)} frames)", flush=True)
-        result = run_fold(args, index, fold, args.out / f"fold{index + 1}")
+    for index, fold in chosen:
+        print(f"fold {index + 1}/{len(all_folds)}: holding out {fold.name} ({len(fold.held_out)} frames)", flush=True)
+        result = run_fold(recipe, index, fold, out / f"fold{index + 1}")
         results.append(result)
         print(
-            f"fold {index + 1}/{len(folds)} {fold.name}: pooled road IoU {result['pooled_iou']:.4f}, "
+            f"fold {index + 1}/{len(all_folds)} {fold.name}: pooled road IoU {result['pooled_iou']:.4f}, "
             f"mean {result['mean_iou']:.4f} ({result['seconds']:.0f} s)",
             flush=True,
         )
-    report = {"recipe": recipe, "folds": results, "summary": summarize(results)}
-    (args.out / "crossval.json").write_text(json.dumps(report, indent=2))
-    (args.out / "crossval.md").write_text(markdown(report))
+    report = {"recipe": command, "recipe_fields": recipe.as_json(), "folds": results, "summary": summarize(results)}
+    (out / "crossval.json").write_text(json.dumps(report, indent=2))
+    (out / "crossval.md").write_text(markdown(report))
     return report
 
 
@@ -180,10 +218,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        report = crossval(args, " ".join(argv if argv is not None else sys.argv[1:]))
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
+        recipe = Recipe.from_args(args)
+        if args.folds < 2 or args.gap < 0 or any(i < 1 or i > args.folds for i in args.only_fold or []):
+            raise ValueError(f"--folds {args.folds} must be >= 2, --gap >= 0, --only-fold within 1..{args.folds}")
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        report = crossval(recipe, args.out, args.folds, args.gap, args.only_fold, command)
+    except (RoadSegError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished folds are kept; run the same command again to continue", file=sys.stderr)
+        return 130
     summary = report["summary"]
     print(markdown(report))
     print(

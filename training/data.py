@@ -11,17 +11,19 @@ Every problem (an image without a label, a corrupt PNG, an RGB label, a size mis
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ros_road_seg.errors import DatasetError
-from ros_road_seg.image_files import read_rgb_file
-from ros_road_seg.labels import DATASETS, look_alike_mask, read_label, road_masks
+from ros_road_seg.core.errors import DatasetError
+from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.labels import DATASETS as DATASETS  # re-exported: the CLIs' --dataset choices
+from ros_road_seg.core.labels import look_alike_mask, read_label, road_masks
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validation
 
 
@@ -90,6 +92,73 @@ def camvid_samples(data_dir: Path, split: str) -> list[Sample]:
     return pair_by_name(data_dir / split, data_dir / f"{split}annot", "camvid")
 
 
+SOFT_MANIFEST = "teacher.json"
+
+
+def soft_samples(soft_dir: Path) -> list[Sample]:
+    """Unlabelled frames paired with a teacher's road probabilities (``training.distill``'s folder: labels/*.png and
+    teacher.json naming the frames folder and the teacher)."""
+    soft_dir = Path(soft_dir)
+    manifest = soft_dir / SOFT_MANIFEST
+    if not manifest.is_file():
+        raise DatasetError(
+            f"'{soft_dir}' is not a soft-label folder: no {SOFT_MANIFEST} (make one with training.distill)"
+        )
+    frames = Path(json.loads(manifest.read_text())["frames"])
+    return pair_by_name(frames, soft_dir / "labels", "soft")
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """How a dataset's folder is read: every labelled frame, the default (train, val) split, the pool a ``--mix``
+    draws from, and the cross-validation folds. Adding a dataset is one entry here and one in ``labels.LABELS``."""
+
+    frames: Callable[[Path], list[Sample]]
+    split: Callable[[Path, float, int | None], tuple[list[Sample], list[Sample]]]
+    pool: Callable[[Path], list[Sample]]
+    folds: Callable[[Path, int, int], list["Fold"]]
+
+
+def _no_split(name: str):
+    def split(data_dir, val=0, seed=None):
+        raise DatasetError(f"dataset '{name}' has no validation split; use it with --mix")
+
+    return split
+
+
+def _camvid_all(data_dir: Path) -> list[Sample]:
+    return camvid_samples(data_dir, "train") + camvid_samples(data_dir, "val")
+
+
+LAYOUTS: dict[str, DatasetLayout] = {
+    "kitti": DatasetLayout(
+        frames=kitti_samples,
+        split=lambda data_dir, val, seed: split_validation(kitti_samples(data_dir), val, seed),
+        pool=kitti_samples,
+        folds=lambda data_dir, folds, gap: block_folds(kitti_samples(data_dir), folds, gap),
+    ),
+    "camvid": DatasetLayout(
+        frames=_camvid_all,
+        split=lambda data_dir, val, seed: (camvid_samples(data_dir, "train"), camvid_samples(data_dir, "val")),
+        pool=lambda data_dir: camvid_samples(data_dir, "train"),
+        folds=lambda data_dir, folds, gap: sequence_folds(_camvid_all(data_dir)),
+    ),
+    "soft": DatasetLayout(
+        frames=soft_samples,
+        split=_no_split("soft"),
+        pool=soft_samples,
+        folds=lambda data_dir, folds, gap: _no_split("soft")(data_dir),
+    ),
+}
+MIX_DATASETS = tuple(LAYOUTS)
+
+
+def layout(dataset: str) -> DatasetLayout:
+    if dataset not in LAYOUTS:
+        raise ValueError(f"dataset '{dataset}' is not one of {', '.join(LAYOUTS)}")
+    return LAYOUTS[dataset]
+
+
 def split_validation(
     samples: list[Sample], val: float | int = KITTI_DEFAULT_VAL_COUNT, seed: int | None = None
 ) -> tuple[list[Sample], list[Sample]]:
@@ -107,11 +176,7 @@ def load_dataset(
     dataset: str, data_dir: str | Path, val: float | int = KITTI_DEFAULT_VAL_COUNT, seed: int | None = None
 ) -> tuple[list[Sample], list[Sample]]:
     """(train, val) samples: KITTI split by ``val``; CamVid by its own train/ and val/ folders."""
-    if dataset == "kitti":
-        return split_validation(kitti_samples(Path(data_dir)), val, seed)
-    if dataset == "camvid":
-        return camvid_samples(Path(data_dir), "train"), camvid_samples(Path(data_dir), "val")
-    raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
+    return layout(dataset).split(Path(data_dir), val, seed)
 
 
 def load_sample(sample: Sample) -> LoadedSample:
@@ -140,8 +205,8 @@ def parse_mix(spec: str) -> MixSource:
     """``DATASET:PATH:SHARE`` (``camvid:../shared/data/camvid:0.5``) -> MixSource; a bad spec names what is wrong."""
     dataset, _, rest = spec.partition(":")
     path, _, share = rest.rpartition(":")
-    if dataset not in DATASETS or not path:
-        raise ValueError(f"--mix '{spec}': expected DATASET:PATH:SHARE with DATASET one of {', '.join(DATASETS)}")
+    if dataset not in MIX_DATASETS or not path:
+        raise ValueError(f"--mix '{spec}': expected DATASET:PATH:SHARE with DATASET one of {', '.join(MIX_DATASETS)}")
     try:
         fraction = float(share)
     except ValueError:
@@ -152,12 +217,9 @@ def parse_mix(spec: str) -> MixSource:
 
 
 def training_pool(dataset: str, data_dir: str | Path) -> list[Sample]:
-    """Every frame a mixed-in dataset offers for training: KITTI all labelled frames, CamVid its train/ split."""
-    if dataset == "kitti":
-        return kitti_samples(Path(data_dir))
-    if dataset == "camvid":
-        return camvid_samples(Path(data_dir), "train")
-    raise ValueError(f"dataset '{dataset}' is not one of {', '.join(DATASETS)}")
+    """Every frame a mixed-in dataset offers for training: KITTI all labelled frames, CamVid its train/ split, a
+    soft-label folder all its frames."""
+    return layout(dataset).pool(Path(data_dir))
 
 
 def exclude(samples: list[Sample], patterns: list[str]) -> tuple[list[Sample], list[Sample]]:

@@ -3,7 +3,7 @@ together), at the label's full resolution (what a user of the node sees), at the
 course reports), and the ceiling of that input size.
 
 MODEL is a ``.keras`` file, a run folder or an ``.onnx`` file. Either way the frame goes through
-``ros_road_seg.segmenter`` (preprocess, resize back, threshold): the node's own code, at the threshold the node
+``ros_road_seg.core.segmenter`` (preprocess, resize back, threshold): the node's own code, at the threshold the node
 would use (an ONNX model's own ``road_seg.threshold``) unless ``--threshold`` says otherwise.
 """
 
@@ -13,38 +13,19 @@ import argparse
 import fnmatch
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.metrics import intersection_union, road_iou
-from ros_road_seg.model import DEFAULT_THRESHOLD
-from ros_road_seg.segmenter import (
-    Segmenter,
-    preprocess,
-    resize_mask,
-    resize_probability,
-    threshold_mask,
-)
-from training.data import DATASETS, Sample, kitti_samples, load_dataset, load_sample
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.model import DEFAULT_THRESHOLD
+from ros_road_seg.core.scoring import BirdsEye, add_counts, pooled_iou, score_frame, sweep_counts
+from ros_road_seg.core.segmenter import Segmenter, preprocess
+from training.data import DATASETS, Sample, layout, load_dataset, load_sample
 
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass
-class ImageScore:
-    name: str
-    iou_full: float  # prediction resized back to the label's size
-    iou_model: float  # label resized (nearest) to the model's input size
-    ceiling: float  # label -> model size -> full size, against the label
-    intersection: int  # full-resolution road pixel counts, for the pooled IoU over many frames
-    union: int
-    bev_iou: float | None = None  # the same masks on the ground grid (KITTI camera), cells visible in the image
-    bev_intersection: int = 0
-    bev_union: int = 0
 
 
 def load_probability_fn(
@@ -93,90 +74,39 @@ def load_probability_fn(
     )
 
 
-def score_image(
-    probability: np.ndarray,
-    road: np.ndarray,
-    valid: np.ndarray,
-    input_size: tuple[int, int],
-    threshold: float,
-    name: str = "",
-) -> ImageScore:
-    frame_size = road.shape[:2]
-    full_mask = threshold_mask(resize_probability(probability, frame_size), threshold)
-    road_small, valid_small = resize_mask(road, input_size), resize_mask(valid, input_size)
-    small_mask = threshold_mask(np.ascontiguousarray(probability), threshold)
-    ceiling_mask = resize_mask(road_small, frame_size)
-    intersection, union = intersection_union(full_mask, road, valid)
-    return ImageScore(
-        name=name,
-        iou_full=road_iou(full_mask, road, valid),
-        iou_model=road_iou(small_mask, road_small, valid_small),
-        ceiling=road_iou(ceiling_mask, road, valid),
-        intersection=intersection,
-        union=union,
-    )
-
-
-def pooled_iou(scores: list[ImageScore] | list[dict], prefix: str = "") -> float:
-    """All frames' road pixels (or grid cells, ``prefix='bev_'``) together: sum of intersections / sum of unions."""
-    rows = [asdict(s) if isinstance(s, ImageScore) else s for s in scores]
-    union = sum(r[f"{prefix}union"] for r in rows)
-    return 1.0 if union == 0 else sum(r[f"{prefix}intersection"] for r in rows) / union
-
-
-class BirdsEye:
-    """Road IoU on the ground: label and prediction projected with the KITTI camera (1.65 m, level) onto a 0.1 m,
-    40 m x 30 m grid; the KITTI road benchmark also scores road in the bird's-eye view."""
-
-    def __init__(self) -> None:
-        self._projectors: dict[tuple[int, int], object] = {}
-
-    def counts(self, predicted: np.ndarray, road: np.ndarray) -> tuple[int, int]:
-        from ros_road_seg import kitti_camera
-        from ros_road_seg.ground_grid import FREE, GridSpec, GroundProjector
-
-        size = road.shape[:2]
-        if size not in self._projectors:
-            intrinsics = kitti_camera.cropped_intrinsics(size[1], size[0])
-            self._projectors[size] = GroundProjector(intrinsics, kitti_camera.MOUNTING, GridSpec())
-        projector = self._projectors[size]
-        truth = projector.project((road > 0).astype(np.uint8) * 255) == FREE
-        guess = projector.project(predicted) == FREE
-        return int(np.count_nonzero(truth & guess)), int(np.count_nonzero(truth | guess))
-
-
 def evaluate(
     probability_fn: ProbabilityFn,
     input_size: tuple[int, int],
     samples: list[Sample],
     threshold: float = DEFAULT_THRESHOLD,
     birds_eye: bool = False,
+    sweep: bool = False,
 ) -> dict:
     """Scores of ``samples`` (each read with its own dataset's labels) at ``threshold``; with ``birds_eye`` (KITTI
-    frames) also on the ground grid."""
+    frames) also on the ground grid; with ``sweep`` also the pooled IoU at other thresholds (counts kept)."""
     scores = []
     ground = BirdsEye() if birds_eye else None
+    totals: dict[str, list[int]] = {}
     for sample in samples:
         loaded = load_sample(sample)
         probability = probability_fn(loaded.rgb)
-        score = score_image(probability, loaded.road, loaded.valid, input_size, threshold, sample.name)
-        if ground is not None:
-            full_mask = threshold_mask(resize_probability(probability, loaded.road.shape), threshold)
-            score.bev_intersection, score.bev_union = ground.counts(full_mask, loaded.road)
-            score.bev_iou = score.bev_intersection / score.bev_union if score.bev_union else 1.0
-        scores.append(score)
-    bev = {}
+        scores.append(score_frame(probability, loaded.road, loaded.valid, input_size, threshold, sample.name, ground))
+        if sweep:
+            add_counts(totals, sweep_counts(probability, loaded.road, loaded.valid))
+    extra = {}
     if ground is not None:
-        bev = {
-            "pooled_bev_iou": pooled_iou(scores, "bev_"),
+        extra = {
+            "pooled_bev_iou": pooled_iou([(s.bev_intersection, s.bev_union) for s in scores]),
             "mean_bev_iou": float(np.mean([s.bev_iou for s in scores])),
         }
+    if sweep:
+        extra["sweep"] = totals
     return {
         "frames": len(scores),
         "threshold": threshold,
         "input_size": list(input_size),
-        **bev,
-        "pooled_iou_full": pooled_iou(scores),
+        **extra,
+        "pooled_iou_full": pooled_iou([(s.intersection, s.union) for s in scores]),
         "mean_iou_full": float(np.mean([s.iou_full for s in scores])),
         "mean_iou_model_size": float(np.mean([s.iou_model for s in scores])),
         "mean_ceiling": float(np.mean([s.ceiling for s in scores])),
@@ -189,11 +119,7 @@ def select_samples(
 ) -> list[Sample]:
     """The frames to score: a split (``all`` = every labelled frame), narrowed to names matching ``only``."""
     if split == "all":
-        if dataset == "kitti":
-            samples = kitti_samples(data)
-        else:
-            train, val_samples = load_dataset(dataset, data)
-            samples = train + val_samples
+        samples = layout(dataset).frames(Path(data))
     else:
         train, val_samples = load_dataset(dataset, data, val)
         samples = val_samples if split == "val" else train
@@ -256,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye)
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     result.update(model=str(args.model), dataset=args.dataset, split=args.split, **{"model_info": description})
     table = markdown_table(result, f"{args.model} on {args.dataset} {args.split}")
     print(table)

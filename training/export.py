@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.model import DEFAULT_NORMALISATION, METADATA_PREFIX
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.model import DEFAULT_NORMALISATION, DEFAULT_THRESHOLD, METADATA_PREFIX
 
 PARITY_TOLERANCE = 1e-4
 UPSAMPLE_MODES = ("repeat", "resize")
@@ -134,6 +134,8 @@ def run_metadata(source: Path) -> dict[str, str]:
         metadata["train_frames"] = ", ".join(
             [f"{config['dataset']} {config['train_frames']}"] + [f"{d} {n}" for d, n in config["mix_frames"].items()]
         )
+    if config.get("train_names"):  # what a teacher distilled from this model saw: checked against k-fold folds
+        metadata["trained_on_names"] = " ".join(config["train_names"])
     if config.get("excluded_names"):
         metadata["never_trained_on"] = " ".join(config["excluded_names"])
     if state_path.is_file():
@@ -151,7 +153,7 @@ def export(
     out: Path,
     prune_level: int | None = None,
     opset: int = 17,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     tolerance: float = PARITY_TOLERANCE,
     extra_metadata: dict | None = None,
     upsample: str = "repeat",
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prune", type=int, default=None, metavar="LEVEL", help="UNet++: export head L1..L4 only")
     parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument(
         "--upsample",
         choices=UPSAMPLE_MODES,
@@ -217,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
         f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}"

@@ -16,6 +16,12 @@ def _split(y_true, y_pred):
     return road, weight, ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
 
 
+def counted(weight, dtype="float32"):
+    """The one rule for which pixels count, shared by every loss and the metric: weight > 0 (the ignore label has
+    weight 0; a look-alike weight of 0.3 still counts, only more lightly in the BCE)."""
+    return ops.cast(weight > 0.0, dtype)
+
+
 def masked_bce(y_true, y_pred):
     """Binary cross-entropy, the weighted mean over pixels (the course's loss, with the ignore label respected)."""
     road, weight, prob = _split(y_true, y_pred)
@@ -26,7 +32,7 @@ def masked_bce(y_true, y_pred):
 def masked_dice(y_true, y_pred):
     """1 - soft Dice of the road class over valid pixels (weight > 0), per image."""
     road, weight, prob = _split(y_true, y_pred)
-    valid = ops.cast(weight > 0.0, prob.dtype)
+    valid = counted(weight, prob.dtype)
     intersection = ops.sum(road * prob * valid, axis=(1, 2, 3))
     total = ops.sum((road + prob) * valid, axis=(1, 2, 3))
     return 1.0 - (2.0 * intersection + 1.0) / (total + 1.0)
@@ -55,7 +61,7 @@ class RoadIoU(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         road = ops.cast(y_true[..., 0:1] > 0.5, "float64")
-        valid = ops.cast(y_true[..., 1:2] > 0.5, "float64")
+        valid = counted(y_true[..., 1:2], "float64")
         predicted = ops.cast(y_pred > self.threshold, "float64") * valid
         road = road * valid
         self.intersection.assign_add(ops.sum(road * predicted))

@@ -12,8 +12,19 @@ import keras
 from keras import layers
 
 from training.losses import RoadIoU, get_loss
+from training.pretrained import layers as _registered_layers  # noqa: F401 - custom layers of saved .keras files
 
-ARCHITECTURES = ("unet", "unetpp")
+SCRATCH_ARCHITECTURES = ("unet", "unetpp")
+PRETRAINED_ARCHITECTURES = ("intel_unet", "intel_unetpp", "intel_road")  # Intel road encoder; the whole network
+ARCHITECTURES = SCRATCH_ARCHITECTURES + PRETRAINED_ARCHITECTURES
+DECODER_FILTERS = (16, 24, 32)  # encoder-decoder widths at 1/2, 1/4, 1/8 of the input
+_MODEL_NAMES = {
+    "unet": "unet",
+    "unet_plus_plus": "unetpp",
+    "intel_unet": "intel_unet",
+    "intel_unetpp": "intel_unetpp",
+    "intel_road": "intel_road",
+}
 
 
 def conv_block(x, filters: int, name: str, batch_norm: bool = True):
@@ -137,6 +148,62 @@ def build_unet_plus_plus(
     return keras.Model(inputs, heads if deep_supervision else heads[0], name=name)
 
 
+def _encoder_head(x, input_size: tuple[int, int], name: str):
+    """1x1 road logit at the finest decoder level, bilinear to the input size, sigmoid: one head of the decoder."""
+    logit = layers.Conv2D(1, 1, name=f"{name}_logit")(x)
+    factor = (input_size[0] // x.shape[1], input_size[1] // x.shape[2])
+    if factor != (1, 1):
+        logit = layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_upsample")(logit)
+    return layers.Activation("sigmoid", name=name)(logit)
+
+
+def build_encoder_unet(
+    input_shape=(192, 608, 3),
+    encoder: str = "intel",
+    weights: str | Path | None = None,
+    decoder_filters: tuple[int, ...] = DECODER_FILTERS,
+    nested: bool = False,
+    deep_supervision: bool = False,
+) -> keras.Model:
+    """U-Net (``nested=False``) or UNet++ decoder on a pretrained encoder's stages (fine to coarse).
+
+    U-Net: from the coarsest stage up, ``up_block`` -> concat the stage's skip -> ``conv_block``. UNet++: the nested
+    nodes X(i,j) of :func:`build_unet_plus_plus` with the encoder's stages as the backbone column X(i,0); heads on
+    X(0,1..) (deep supervision, prunable by :func:`prune_unet_plus_plus`). Both end at half the input size, then a
+    1x1 logit upsampled bilinearly to the input: the same encoder, data and head, so a comparison is fair.
+    """
+    if encoder != "intel":
+        raise ValueError(f"encoder '{encoder}' is not one of: intel")
+    if deep_supervision and not nested:
+        raise ValueError("deep_supervision applies to the nested (UNet++) decoder only")
+    from training.pretrained.intel_road import DEFAULT_IR, intel_encoder
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    stages = intel_encoder(inputs, weights or DEFAULT_IR)
+    if len(decoder_filters) != len(stages):
+        raise ValueError(f"decoder_filters {decoder_filters}: need one width per encoder stage ({len(stages)})")
+    size = tuple(input_shape[:2])
+    deepest = len(stages) - 1
+    if not nested:
+        x = stages[deepest]
+        for level in reversed(range(deepest)):
+            x = up_block(x, decoder_filters[level], f"decoder_stage{level}")
+            x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([stages[level], x])
+            x = conv_block(x, decoder_filters[level], f"decoder_stage{level}")
+        return keras.Model(inputs, _encoder_head(x, size, "road_probability"), name="intel_unet")
+    nodes = {(level, 0): stage for level, stage in enumerate(stages)}
+    for column in range(1, deepest + 1):
+        for level in range(deepest + 1 - column):
+            up = up_block(nodes[(level + 1, column - 1)], decoder_filters[level], f"x{level}{column}")
+            merged = layers.Concatenate(axis=-1, name=f"x{level}{column}_concat")(
+                [nodes[(level, k)] for k in range(column)] + [up]
+            )
+            nodes[(level, column)] = conv_block(merged, decoder_filters[level], f"x{level}{column}")
+    head_levels = range(1, deepest + 1) if deep_supervision else [deepest]
+    heads = [_encoder_head(nodes[(0, level)], size, f"head_l{level}") for level in head_levels]
+    return keras.Model(inputs, heads if deep_supervision else heads[0], name="intel_unetpp")
+
+
 def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
     """The sub-network that ends at head X(0,level): UNet++ L1..L4 'fast mode' (fewer nodes, same weights)."""
     try:
@@ -154,7 +221,7 @@ def describe_model(model: keras.Model) -> dict:
     """What a built or loaded model *is* (the build arguments), read from its layers: a ``.keras`` file without
     its run folder still says its width, so a fine-tuned run records the truth rather than CLI defaults."""
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
-    architecture = {"unet": "unet", "unet_plus_plus": "unetpp"}.get(model.name, "unknown")
+    architecture = _MODEL_NAMES.get(model.name, "unknown")
     return {
         "model": architecture,
         "architecture": architecture,
@@ -175,8 +242,18 @@ def build_model(
     batch_norm: bool = True,
     dropout: float | None = None,
     course_head: bool = False,
+    pretrained: str | Path | None = None,
 ) -> keras.Model:
-    """The training CLI's entry point: ``unet`` or ``unetpp`` at a given width."""
+    """The training CLI's entry point: ``unet`` or ``unetpp`` from scratch at a given width, or a decoder on the
+    Intel road encoder (``intel_unet``, ``intel_unetpp``; ``pretrained`` = its IR), or the whole Intel network."""
+    if architecture in ("intel_unet", "intel_unetpp"):
+        return build_encoder_unet(
+            input_shape, "intel", pretrained, nested=architecture == "intel_unetpp", deep_supervision=deep_supervision
+        )
+    if architecture == "intel_road":
+        from training.pretrained.intel_road import DEFAULT_IR, intel_road_model
+
+        return intel_road_model(pretrained or DEFAULT_IR, tuple(input_shape[:2]))
     if architecture == "unet":
         if deep_supervision:
             raise ValueError("deep_supervision applies to unetpp only")
@@ -237,6 +314,11 @@ def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Mo
 def describe_build(model: keras.Model) -> dict:
     """:func:`build_model` arguments that rebuild ``model``'s graph (see :func:`describe_model`)."""
     described = describe_model(model)
+    if described["architecture"] in PRETRAINED_ARCHITECTURES:
+        raise ValueError(
+            f"model '{model.name}' holds a pretrained encoder built for {tuple(model.input.shape[1:3])}; train it "
+            "at the size you want (--input-size with --pretrained) instead of resizing a trained one"
+        )
     if described["architecture"] == "unknown":
         raise ValueError(f"model '{model.name}' is neither this project's U-Net nor its UNet++; cannot rebuild it")
     dropouts = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]

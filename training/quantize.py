@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.model import METADATA_PREFIX
-from ros_road_seg.segmenter import Segmenter, preprocess
-from ros_road_seg.image_files import read_rgb_file
-from training.data import IMAGE_SUFFIXES
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.model import METADATA_PREFIX
+from ros_road_seg.core.segmenter import Segmenter, preprocess
 
 
 def calibration_frames(folder: Path, input_size: tuple[int, int], count: int, seed: int = 0) -> list[np.ndarray]:
@@ -111,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         Segmenter(args.out, providers="cpu")  # the result must load through the node's core
     except (RoadSegError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {args.precision})")
     return 0
 

@@ -110,7 +110,7 @@ def peak():
         if line.startswith('VmHWM:'):
             return int(line.split()[1]) / 1024.0
 from sensor_msgs.msg import CompressedImage
-from ros_road_seg.image_conversion import compressed_msg_to_rgb
+from ros_road_seg.core.image_conversion import compressed_msg_to_rgb
 payload = Path(sys.argv[1]).read_bytes()
 msg = CompressedImage(format=sys.argv[2])
 msg.data = payload

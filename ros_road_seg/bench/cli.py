@@ -23,12 +23,12 @@ from ros_road_seg.bench.course import course_pipeline
 from ros_road_seg.bench.node_run import bench_node
 from ros_road_seg.bench.report import machine, markdown
 from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
-from ros_road_seg.image_files import read_rgb_file
-from ros_road_seg.labels import read_label, road_masks
-from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
-from ros_road_seg.model import PROVIDER_CHOICES
-from ros_road_seg.segmenter import Segmenter
-from ros_road_seg.stats import rss_mb, summarize_ms, time_calls
+from ros_road_seg.core.image_files import read_rgb_file
+from ros_road_seg.core.labels import read_label, road_masks
+from ros_road_seg.core.model import PROVIDER_CHOICES
+from ros_road_seg.core.paths import apply_fastdds_profile, default_model_path, share_directory
+from ros_road_seg.core.segmenter import Segmenter
+from ros_road_seg.core.stats import rss_mb, summarize_ms, time_calls
 
 SWEEP = {"640x480": (480, 640), "1242x375": (375, 1242), "1920x1080": (1080, 1920)}
 
@@ -123,8 +123,8 @@ def core_rows(segmenter: Segmenter, args) -> list[dict]:
 
 def grid_row(segmenter: Segmenter, frames: list[np.ndarray], iterations: int) -> dict:
     """e) mask -> OccupancyGrid cells with the KITTI camera on the default 0.1 m, 40 m x 30 m grid."""
-    from ros_road_seg import kitti_camera
-    from ros_road_seg.ground_grid import GridSpec, GroundProjector
+    from ros_road_seg.core import kitti_camera
+    from ros_road_seg.core.ground_grid import GridSpec, GroundProjector
 
     projector = GroundProjector(kitti_camera.FULL, kitti_camera.MOUNTING, GridSpec())
     masks = [segmenter.segment(frame).mask.copy() for frame in frames]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.discovery import spin_for, wait_until_matched
-from ros_road_seg.image_conversion import array_to_image_msg
-from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
-from ros_road_seg.ros_messages import diagnostic_values, set_stamp, stamp_to_ns
-from ros_road_seg.stats import peak_rss_mb, rss_mb, summarize_ms
+from ros_road_seg.core.image_conversion import array_to_image_msg
+from ros_road_seg.core.stats import peak_rss_mb, rss_mb, summarize_ms
+from ros_road_seg.node.discovery import spin_for, wait_until_matched
+from ros_road_seg.node.ros_messages import diagnostic_values, set_stamp, stamp_to_ns
+from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
 
 
 def bench_node(
@@ -41,7 +41,7 @@ def bench_node(
     }
     node_process = ChildProcess(
         "road_seg_node",
-        python_module_command("ros_road_seg.node", *ros_arguments(parameters, namespace=namespace)),
+        python_module_command("ros_road_seg.node.node", *ros_arguments(parameters, namespace=namespace)),
     )
     rclpy.init()
     node = rclpy.create_node("road_seg_bench", namespace=namespace)

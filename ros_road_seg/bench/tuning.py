@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.metrics import road_iou
-from ros_road_seg.segmenter import Segmenter, resize_probability, threshold_mask
-from ros_road_seg.stats import summarize_ms, time_calls
+from ros_road_seg.core.scoring import frame_mask, road_iou
+from ros_road_seg.core.segmenter import Segmenter
+from ros_road_seg.core.stats import summarize_ms, time_calls
 
 
 def bench_raw_ort(segmenter: Segmenter, iterations: int) -> list[float]:
@@ -36,12 +36,10 @@ def compare_variants(
     probabilities = [segmenter.probability(f).copy() for f in frames]
 
     def prob_then_threshold(index: int) -> np.ndarray:
-        return threshold_mask(resize_probability(probabilities[index], frames[index].shape[:2]), segmenter.threshold)
+        return frame_mask(probabilities[index], frames[index].shape[:2], segmenter.threshold)
 
     def threshold_then_nearest(index: int) -> np.ndarray:
-        small = threshold_mask(np.ascontiguousarray(probabilities[index]), segmenter.threshold)
-        size = frames[index].shape[1], frames[index].shape[0]
-        return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+        return frame_mask(probabilities[index], frames[index].shape[:2], segmenter.threshold, "threshold_first")
 
     for name, function in (
         ("resize probability (linear), then threshold (used)", prob_then_threshold),

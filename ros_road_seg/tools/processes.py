@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from ros_road_seg.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError
 
 
 def ros_arguments(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError
 
 FREE, OCCUPIED, UNKNOWN = 0, 100, -1
 

@@ -23,3 +23,10 @@ class DatasetError(RoadSegError):
 
 class BagError(RoadSegError):
     """A bag or frame folder that cannot be converted or replayed (the message names the file or topic)."""
+
+
+# One exit-code convention for every command-line tool (README: "Exit codes").
+EXIT_OK = 0
+EXIT_ERROR = 1  # a clear error: the message names the file, topic, field or setting
+EXIT_USAGE = 2  # bad arguments (argparse's own code)
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT; what was finished is kept

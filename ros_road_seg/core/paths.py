@@ -12,7 +12,7 @@ FASTDDS_PROFILE_NAME = "fastdds_shm.xml"
 
 def share_directory() -> Path:
     """``share/ros_road_seg`` of a colcon/pip install, else the repository root (a source checkout)."""
-    source_root = Path(__file__).resolve().parent.parent
+    source_root = Path(__file__).resolve().parents[2]
     if (source_root / "package.xml").is_file() and (source_root / "models").is_dir():
         return source_root
     try:

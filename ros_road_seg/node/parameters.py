@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS
-from ros_road_seg.model import MODEL_THRESHOLD, PROVIDER_CHOICES, validate_color, validate_threshold
+from ros_road_seg.core.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS
+from ros_road_seg.core.model import MODEL_THRESHOLD, PROVIDER_CHOICES, validate_color, validate_threshold
 
 TRANSPORT_CHOICES = ("raw", "compressed")
 INTRINSICS_FROM_TOPIC = 0.0  # camera_fx/fy of 0: take the intrinsics from the camera_info topic
@@ -82,7 +82,7 @@ PARAMETERS: dict[str, Parameter] = {
     ),
     "publish_probability": Parameter(False, "also publish road_probability (mono8, 0-255 = 0-1)"),
     "diagnostics_period": Parameter(2.0, "seconds between /diagnostics messages", float_range=(0.1, 60.0)),
-    # drivable-area grid (nav_msgs/OccupancyGrid on road_grid); frames and angles as in ros_road_seg.ground_grid
+    # drivable-area grid (nav_msgs/OccupancyGrid on road_grid); frames and angles as in ros_road_seg.core.ground_grid
     "publish_grid": Parameter(False, "also publish the road as an OccupancyGrid on the ground (road_grid)"),
     "grid_frame": Parameter("base_footprint", "frame of the grid; the camera mounting is given in it"),
     "grid_resolution": Parameter(0.1, "grid cell size, metres", float_range=(0.01, 5.0)),

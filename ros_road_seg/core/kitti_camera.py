@@ -8,8 +8,8 @@ Other KITTI drives were calibrated on other days: give their calib_cam_to_cam.tx
 
 from __future__ import annotations
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.ground_grid import Intrinsics, Mounting
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.ground_grid import Intrinsics, Mounting
 
 FULL = Intrinsics(fx=721.5377, fy=721.5377, cx=609.5593, cy=172.854, width=1242, height=375)
 MOUNTING = Mounting(height=1.65, pitch=0.0, roll=0.0, yaw=0.0, x=0.0, y=0.0)
@@ -23,3 +23,6 @@ def cropped_intrinsics(width: int, height: int) -> Intrinsics:
         )
     left, top = FULL.width - width, FULL.height - height
     return Intrinsics(FULL.fx, FULL.fy, FULL.cx - left, FULL.cy - top, width, height)
+
+
+DEFAULT_IMAGE_TOPIC = "/kitti/camera/color/left/image_raw"  # KITTI's left colour camera, as kitti_to_bag writes it

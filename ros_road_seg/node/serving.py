@@ -1,6 +1,6 @@
 """What the road_seg node does, whatever its lifecycle: configure (load the model), activate (subscribe and serve),
 deactivate, clean up. The plain node runs configure + activate at start; the managed node lets a lifecycle
-manager drive each step (``ros_road_seg.lifecycle_node``).
+manager drive each step (``ros_road_seg.node.lifecycle_node``).
 
 Message -> array (``image_conversion``), array -> :class:`Segmenter`, arrays -> messages, mask -> ground grid
 (``ground_grid``). The subscription callback only stores the newest frame; a worker thread runs inference, so a
@@ -21,12 +21,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from ros_road_seg.errors import ImageConversionError
-from ros_road_seg.frame_slot import LatestFrameSlot
-from ros_road_seg.image_limits import set_decoder_ceiling
-from ros_road_seg.parameters import PARAMETERS, check_value
-from ros_road_seg.paths import default_model_path
-from ros_road_seg.stats import LatencyWindow, RateCounter, SequenceGapCounter
+from ros_road_seg.core.errors import ImageConversionError
+from ros_road_seg.core.image_limits import set_decoder_ceiling
+from ros_road_seg.core.paths import default_model_path
+from ros_road_seg.core.stats import LatencyWindow, RateCounter, SequenceGapCounter
+from ros_road_seg.node.frame_slot import LatestFrameSlot
+from ros_road_seg.node.parameters import PARAMETERS, check_value
 
 ERROR_LOG_PERIOD_S = 5.0
 RUNTIME_PARAMETERS = tuple(name for name, spec in PARAMETERS.items() if not spec.read_only)
@@ -55,7 +55,7 @@ class RoadSegServer:
         self.last_error = ""
         self.last_fault = ""
         self.state = "unconfigured"
-        self.grid = None  # ros_road_seg.serving_grid.GridOutput when publish_grid
+        self.grid = None  # ros_road_seg.node.serving_grid.GridOutput when publish_grid
         self._last_log: dict[str, float] = {}
         self.diagnostics_pub = None
         self.diagnostics_timer = None
@@ -73,7 +73,9 @@ class RoadSegServer:
                 "OpenCV was loaded before the node: its decoder ceiling stays at its default (the header checks "
                 "still refuse oversized frames)",
             )
-        from ros_road_seg.segmenter import Segmenter  # the first OpenCV import in the node process: after the ceiling
+        from ros_road_seg.core.segmenter import (
+            Segmenter,
+        )  # the first OpenCV import in the node process: after the ceiling
 
         self.model_path = values["model_path"] or str(default_model_path())
         self.segmenter = Segmenter(
@@ -92,7 +94,7 @@ class RoadSegServer:
         if values["publish_probability"]:
             self.publishers["probability"] = self._create_publisher(Image, "road_probability", output_qos)
         if values["publish_grid"]:
-            from ros_road_seg.serving_grid import GridOutput
+            from ros_road_seg.node.serving_grid import GridOutput
 
             self.grid = GridOutput(self.node, values, self._create_publisher(OccupancyGrid, "road_grid", output_qos))
         self.diagnostics_pub = self.node.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -186,7 +188,7 @@ class RoadSegServer:
         return True
 
     def _serve(self, msg, arrived: float) -> None:
-        from ros_road_seg.image_conversion import array_to_image_msg, compressed_msg_to_rgb, image_msg_to_rgb
+        from ros_road_seg.core.image_conversion import array_to_image_msg, compressed_msg_to_rgb, image_msg_to_rgb
 
         if self.compressed:
             rgb = compressed_msg_to_rgb(msg, self.values["max_pixels"], self.values["max_compressed_bytes"])

@@ -15,8 +15,13 @@ import sys
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import ImageConversionError
-from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS, check_pixels, decode_checked
+from ros_road_seg.core.errors import ImageConversionError
+from ros_road_seg.core.image_limits import (
+    DEFAULT_MAX_COMPRESSED_BYTES,
+    DEFAULT_MAX_PIXELS,
+    check_pixels,
+    decode_checked,
+)
 
 # encoding -> (channels, bytes per channel, OpenCV conversion to RGB or None)
 SUPPORTED_ENCODINGS: dict[str, tuple[int, int, int | None]] = {
@@ -80,7 +85,7 @@ def compressed_msg_to_rgb(
     msg, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_COMPRESSED_BYTES
 ) -> np.ndarray:
     """A ``sensor_msgs/CompressedImage`` (JPEG/PNG) as RGB uint8 HxWx3. Its size is checked in bytes and from the
-    container header before anything is decoded (:mod:`ros_road_seg.image_limits`); the error names the format."""
+    container header before anything is decoded (:mod:`ros_road_seg.core.image_limits`); the error names the format."""
     if len(msg.data) > max_bytes:  # before even a view of the payload is made
         raise ImageConversionError(f"data has {len(msg.data)} bytes, exceeds max_compressed_bytes {max_bytes}")
     raw = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data

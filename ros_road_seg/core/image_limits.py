@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ros_road_seg.errors import ImageConversionError
+from ros_road_seg.core.errors import ImageConversionError
 
 ACCEPTED_FORMATS = ("jpeg", "png")
 DEFAULT_MAX_PIXELS = 4096 * 4096

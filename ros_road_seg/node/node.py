@@ -19,10 +19,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.parameters import declare_all
-from ros_road_seg.paths import apply_fastdds_profile
-from ros_road_seg.serving import RoadSegServer
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.paths import apply_fastdds_profile
+from ros_road_seg.node.parameters import declare_all
+from ros_road_seg.node.serving import RoadSegServer
 
 
 class RoadSegNode(Node):

@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ros_road_seg.errors import ModelLoadError, ProviderUnavailableError
+from ros_road_seg.core.errors import ModelLoadError, ProviderUnavailableError
 
-LOGGER = logging.getLogger("ros_road_seg.model")
+LOGGER = logging.getLogger("ros_road_seg.core.model")
 
 PROVIDER_CHOICES = ("auto", "cuda", "tensorrt", "cpu")
 METADATA_PREFIX = "road_seg."

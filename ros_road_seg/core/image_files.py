@@ -7,8 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import DatasetError, ImageConversionError
-from ros_road_seg.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS, decode_checked
+from ros_road_seg.core.errors import DatasetError, ImageConversionError
+from ros_road_seg.core.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS, decode_checked
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the file types every folder reader of the project takes
 
 
 def decode_image_file(

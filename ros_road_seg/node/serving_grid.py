@@ -8,9 +8,9 @@ import array
 from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
-from ros_road_seg.parameters import INTRINSICS_FROM_TOPIC
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
+from ros_road_seg.node.parameters import INTRINSICS_FROM_TOPIC
 
 
 def occupancy_data(grid) -> array.array:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-from ros_road_seg.errors import BagError
+from ros_road_seg.core.errors import BagError
 
 STORAGES = ("mcap", "sqlite3")
 _INFINITE = QosTime(sec=2147483647, nsec=4294967295)  # how rclpy/rosbag2 write "no deadline / lifespan / lease"

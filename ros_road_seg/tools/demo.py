@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, camera_info_topic, convert
-from ros_road_seg.paths import apply_fastdds_profile, default_model_path, share_directory
-from ros_road_seg.processes import ChildProcess, python_module_command, ros_arguments
-from ros_road_seg.model import PROVIDER_CHOICES
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.model import PROVIDER_CHOICES
+from ros_road_seg.core.paths import apply_fastdds_profile, default_model_path, share_directory
+from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, camera_info_topic, convert
+from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
 
 
 def run_demo(
@@ -46,7 +46,7 @@ def run_demo(
         remappings = {"image": DEFAULT_TOPIC, "camera_info": camera_info_topic(DEFAULT_TOPIC)}
         node = ChildProcess(
             "road_seg_node",
-            python_module_command("ros_road_seg.node", *ros_arguments(parameters, remappings=remappings)),
+            python_module_command("ros_road_seg.node.node", *ros_arguments(parameters, remappings=remappings)),
             echo=True,
         )
         stages.append(node)
@@ -56,14 +56,14 @@ def run_demo(
         if labels is not None:
             recorder_args += ["--labels", str(labels), "--index", str(bag / INDEX_FILE)]
         recorder = ChildProcess(
-            "record_overlay", python_module_command("ros_road_seg.record_overlay", *recorder_args), echo=True
+            "record_overlay", python_module_command("ros_road_seg.tools.record_overlay", *recorder_args), echo=True
         )
         stages.append(recorder)
         recorder.wait_for("listening", 30)
         print(f"[demo] 3/4 replaying the bag {loops}x at {rate}x speed")
         replay = ChildProcess(
             "bag_replay",
-            python_module_command("ros_road_seg.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)),
+            python_module_command("ros_road_seg.tools.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)),
             echo=True,
         )
         stages.append(replay)

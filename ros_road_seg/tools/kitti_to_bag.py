@@ -18,16 +18,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg import kitti_camera
-from ros_road_seg.bag_file import BagFile
-from ros_road_seg.errors import BagError, DatasetError, RoadSegError
-from ros_road_seg.ground_grid import Intrinsics
-from ros_road_seg.image_files import read_rgb_file
-from ros_road_seg.ros_messages import NS_PER_S
+from ros_road_seg.core import kitti_camera
+from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError
+from ros_road_seg.core.ground_grid import Intrinsics
+from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
+from ros_road_seg.node.ros_messages import NS_PER_S
+from ros_road_seg.tools.arguments import number as number_type
+from ros_road_seg.tools.bag_file import BagFile
 
-DEFAULT_TOPIC = "/kitti/camera/color/left/image_raw"
+DEFAULT_TOPIC = DEFAULT_IMAGE_TOPIC
 DEFAULT_FRAME_ID = "camera_color_left"
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 INDEX_FILE = "frame_index.csv"
 CAMERA_INFO_CHOICES = ("auto", "kitti", "none")
 IMAGE, COMPRESSED, CAMERA_INFO = (
@@ -65,7 +66,7 @@ def find_frames(folder: Path, rate: float, start_ns: int) -> tuple[str, list[Fra
 
 
 def _frames_in(folder: Path) -> list[Path]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise BagError(f"folder '{folder}' holds no PNG/JPG frames")
     return paths
@@ -97,7 +98,11 @@ def read_raw_timestamps(path: Path) -> list[int]:
 def read_calibration(path: Path, camera: str = "02") -> dict:
     """KITTI ``calib_cam_to_cam.txt`` -> CameraInfo fields for camera ``02`` (left colour)."""
     values = {}
-    for line in Path(path).read_text().splitlines():
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise BagError(f"calibration '{path}' cannot be read: {error.strerror or error}") from None
+    for line in text.splitlines():
         key, _, rest = line.partition(":")
         values[key.strip()] = rest.strip()
     try:
@@ -204,10 +209,13 @@ def convert(
     """Write the bag; returns a summary (layout, frames written, frames skipped). Raises BagError naming the file.
 
     ``camera_info``: ``auto`` = from ``calibration`` when given, else KITTI's left colour camera for KITTI layouts
-    (:mod:`ros_road_seg.kitti_camera`, shifted for cropped frames), else none; or ``kitti`` / ``none``."""
+    (:mod:`ros_road_seg.core.kitti_camera`, shifted for cropped frames), else none; or ``kitti`` / ``none``."""
     out = Path(out)
     if out.exists():
         raise BagError(f"output '{out}' already exists; choose another --out or delete it")
+    blocking = next((parent for parent in out.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise BagError(f"output '{out}': '{blocking}' is a file, not a folder")
     if camera_info not in CAMERA_INFO_CHOICES:
         raise BagError(f"--camera-info '{camera_info}' is not one of {', '.join(CAMERA_INFO_CHOICES)}")
     layout, frames = find_frames(folder, rate, time.time_ns() if start_ns is None else start_ns)
@@ -265,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default=DEFAULT_TOPIC)
     parser.add_argument("--frame-id", default=DEFAULT_FRAME_ID)
     parser.add_argument("--encoding", choices=("rgb8", "bgr8"), default="rgb8")
-    parser.add_argument("--rate", type=float, default=10.0, help="Hz, for folders without timestamps")
+    parser.add_argument(
+        "--rate", type=number_type(0.0, above=True), default=10.0, help="Hz, for folders without timestamps"
+    )
     parser.add_argument("--compressed", action="store_true", help="also write JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--calib", type=Path, default=None, help="KITTI calib_cam_to_cam.txt -> CameraInfo")
     parser.add_argument(
@@ -295,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     except BagError as error:
         print(f"kitti_to_bag: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("kitti_to_bag: interrupted; nothing was written", file=sys.stderr)
+        return 130
     skipped = f", {len(summary['skipped'])} unreadable frames skipped" if summary["skipped"] else ""
     print(
         f"wrote {summary['frames']} frames ({summary['layout']}) on {summary['topic']} to '{summary['path']}' "

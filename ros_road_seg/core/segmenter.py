@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.model import (
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.model import (
     CPU_PROVIDER,
     MODEL_THRESHOLD,
     create_session,
@@ -105,7 +105,7 @@ def blend_overlay(
 class Segmenter:
     """One loaded model and its reusable buffers: call :meth:`segment` per frame.
 
-    ``threshold``: a probability, or :data:`~ros_road_seg.model.MODEL_THRESHOLD` (-1, the default) for the model's
+    ``threshold``: a probability, or :data:`~ros_road_seg.core.model.MODEL_THRESHOLD` (-1, the default) for the model's
     own metadata value; setting :attr:`threshold` later takes the same values.
     """
 

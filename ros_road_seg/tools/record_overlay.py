@@ -17,16 +17,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.bag_file import BagFile
-from ros_road_seg.discovery import wait_until_matched
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.ground_grid import grid_to_rgb
-from ros_road_seg.image_conversion import output_msg_to_array
-from ros_road_seg.kitti_to_bag import DEFAULT_TOPIC, IMAGE
-from ros_road_seg.labels import DATASETS, read_label, road_masks
-from ros_road_seg.metrics import road_iou
-from ros_road_seg.paths import apply_fastdds_profile
-from ros_road_seg.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.ground_grid import grid_to_rgb
+from ros_road_seg.core.image_conversion import output_msg_to_array
+from ros_road_seg.core.labels import DATASETS, read_label, road_masks
+from ros_road_seg.core.paths import apply_fastdds_profile
+from ros_road_seg.core.scoring import road_iou
+from ros_road_seg.node.discovery import wait_until_matched
+from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.tools.bag_file import BagFile
+from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, IMAGE
 
 
 def read_index(path: Path) -> dict[int, str]:

@@ -12,10 +12,10 @@ import sys
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from ros_road_seg.errors import RoadSegError
-from ros_road_seg.node import run
-from ros_road_seg.parameters import declare_all
-from ros_road_seg.serving import RoadSegServer
+from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.node.node import run
+from ros_road_seg.node.parameters import declare_all
+from ros_road_seg.node.serving import RoadSegServer
 
 
 class RoadSegLifecycleNode(LifecycleNode):

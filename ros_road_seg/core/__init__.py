@@ -1,0 +1,1 @@
+"""The ROS-free core: arrays in, arrays out (no ROS, no TensorFlow)."""

@@ -1,0 +1,85 @@
+"""Keras layers the converted networks need and Keras lacks: registered, so a ``.keras`` file reloads with them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class AlignedBilinearResize(keras.layers.Layer):
+    """Bilinear resize to a fixed (height, width) with ``align_corners`` (corner pixels map onto corner pixels):
+    OpenVINO's ``Interpolate`` with ``align_corners=1``, which Keras's ``UpSampling2D`` (half-pixel) is not."""
+
+    def __init__(self, size: tuple[int, int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = (int(size[0]), int(size[1]))
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.compat.v1.image.resize_bilinear(x, self.size, align_corners=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.size, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class ChannelBias(keras.layers.Layer):
+    """``x + b`` with one trainable value per channel (an IR bias ``Add`` that follows no convolution)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, x):
+        return x + self.bias
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class ScaleChannels(keras.layers.Layer):
+    """Fixed per-channel affine map and channel order, for the normalisation a pretrained network expects.
+
+    ``y[..., i] = x[..., order[i]] * scale[i] + offset[i]``. It lives inside the graph, so every exported model
+    keeps the project's contract: RGB in [0, 1] in, whatever the pretrained network wants inside."""
+
+    def __init__(self, scale, offset, order=(0, 1, 2), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = [float(v) for v in scale]
+        self.offset = [float(v) for v in offset]
+        self.order = [int(v) for v in order]
+
+    def call(self, x):
+        from keras import ops
+
+        if self.order != [0, 1, 2]:
+            x = ops.stack([x[..., i] for i in self.order], axis=-1)
+        return x * np.asarray(self.scale, np.float32) + np.asarray(self.offset, np.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset, "order": self.order}
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class SumChannels(keras.layers.Layer):
+    """The sum of some channels as one channel: road = road + lane marking for the Intel model's softmax."""
+
+    def __init__(self, channels, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.channels = [int(c) for c in channels]
+
+    def call(self, x):
+        from keras import ops
+
+        return ops.sum(ops.stack([x[..., c] for c in self.channels], axis=-1), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}

@@ -1,0 +1,158 @@
+"""A training recipe: data, model, schedule, augmentation, as one frozen value built once from the command line.
+
+``train`` and ``crossval`` parse their arguments into a :class:`Recipe` and hand it to library code
+(:mod:`training.fitting`); nothing below a CLI reads an ``argparse.Namespace``. A fold of a cross-validation is
+``dataclasses.replace(recipe, seed=..., mix=...)``, never a mutated namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.augment import AUGMENTATIONS
+from training.data import DATASETS, MixSource, parse_mix
+from training.losses import LOSSES
+from training.models import ARCHITECTURES
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a run learns (see ``add_recipe_arguments`` for each field's meaning)."""
+
+    dataset: str
+    data: Path
+    mix: tuple[MixSource, ...] = ()
+    repeat: int = 1
+    exclude: tuple[str, ...] = ()
+    model: str = "unet"
+    base_filters: int = 16
+    depth: int = 4
+    input_size: tuple[int, int] | None = None
+    epochs: int = 25
+    batch_size: int = 8
+    lr: float = 1e-3
+    loss: str = "bce_dice"
+    augment: str = "full"
+    look_alike_weight: float = 1.0
+    deep_supervision: bool = False
+    pretrained: Path | None = None
+    encoder_from: Path | None = None
+    no_batch_norm: bool = False
+    course_head: bool = False
+    seed: int = 0
+    lr_schedule: str = "cosine"
+    init_from: Path | None = None
+    freeze_batchnorm: bool = False
+    workers: int = 2
+    quiet: bool = False
+    early_stopping: int = 0
+    strategy: str = "default"
+
+    def __post_init__(self) -> None:
+        for name in ("repeat", "epochs", "batch_size", "workers", "base_filters", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)} must be >= 1")
+        if not self.lr > 0:  # NaN fails this too
+            raise ValueError(f"--lr {self.lr} must be > 0")
+        if not self.look_alike_weight > 0:
+            raise ValueError(f"--look-alike-weight {self.look_alike_weight} must be > 0")
+        if self.early_stopping < 0:
+            raise ValueError(f"--early-stopping {self.early_stopping} must be >= 0")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Recipe:
+        """The recipe fields of a parsed command line (train- or crossval-only flags are left to the CLI)."""
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+        values["mix"] = tuple(values.get("mix") or ())
+        values["exclude"] = tuple(values.get("exclude") or ())
+        if values.get("input_size") is not None:
+            values["input_size"] = tuple(values["input_size"])
+        return cls(**values)
+
+    def as_json(self) -> dict:
+        """The recipe for config.json (paths as strings)."""
+        return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a training recipe is: data, model, schedule, augmentation. Shared by ``train`` and ``crossval``."""
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="KITTI data_semantics[/training] or CamVid root")
+    parser.add_argument(
+        "--mix",
+        type=parse_mix,
+        action="append",
+        default=[],
+        metavar="DATASET:PATH:SHARE",
+        help="mix another dataset into every epoch, e.g. camvid:../shared/data/camvid:0.5 (repeatable)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="each --dataset frame appears this often per epoch")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="never train or validate on frames whose name matches (shell pattern, e.g. '00000[0-4]_10')",
+    )
+    parser.add_argument("--model", choices=ARCHITECTURES, default="unet")
+    parser.add_argument("--base-filters", type=int, default=16, help="width: 64 = the course's U-Net")
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("HEIGHT", "WIDTH"),
+        help="default 224 224, or the --init-from model's own size; another size re-uses its weights",
+    )
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--loss", choices=LOSSES, default="bce_dice")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default="full")
+    parser.add_argument(
+        "--look-alike-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of sidewalk/parking/rail/pavement pixels (1 = like any other pixel)",
+    )
+    parser.add_argument("--deep-supervision", action="store_true", help="unetpp: heads on X(0,1..depth)")
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        metavar="IR_XML",
+        help="intel_*: the Intel road model's OpenVINO IR (default ../shared/weights/road-segmentation-adas-0001/)",
+    )
+    parser.add_argument("--no-batch-norm", action="store_true", help="the course's plain conv stack")
+    parser.add_argument("--course-head", action="store_true", help="unet: the course's 2-filter conv before the head")
+    parser.add_argument(
+        "--encoder-from",
+        type=Path,
+        default=None,
+        help="intel_unet/intel_unetpp: take the encoder's weights from this .keras (a fine-tuned intel_road); "
+        "'{fold}' in crossval is the fold's number",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr-schedule", choices=("cosine", "plateau", "none"), default="cosine")
+    parser.add_argument("--init-from", type=Path, default=None, help="run folder or .keras to fine-tune from")
+    parser.add_argument(
+        "--freeze-batchnorm", action="store_true", help="with --init-from: keep BatchNorm statistics (few frames)"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (logs one line per epoch)")
+    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="0 = off")
+    parser.add_argument("--strategy", choices=("default", "mirrored"), default="default")
