@@ -6,6 +6,7 @@ configure -> activate from here (leave it false when a lifecycle manager does).
 """
 
 import os
+import shutil
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import (
@@ -15,6 +16,7 @@ from launch.actions import (
     RegisterEventHandler,
     SetEnvironmentVariable,
 )
+from launch.event_handlers import OnProcessExit
 from launch.events import matches_action
 from launch.substitutions import EnvironmentVariable
 from launch_ros.actions import LifecycleNode, Node
@@ -23,9 +25,9 @@ from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from launch import LaunchDescription
+from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
 
 PACKAGE = "ros_road_seg"
-from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC  # noqa: E402 - one place for the KITTI topic
 
 DEFAULT_CAMERA_INFO_TOPIC = DEFAULT_IMAGE_TOPIC.rsplit("/", 1)[0] + "/camera_info"
 UNSET = ""
@@ -47,6 +49,11 @@ def _as(kind, text: str):
     return kind(text)
 
 
+def _fail_if_node_failed(event, context):
+    if event.returncode not in (0, None):
+        raise RuntimeError(f"{event.action.name} exited with code {event.returncode} (its error is in the log above)")
+
+
 def _node_actions(context):
     share = get_package_share_directory(PACKAGE)
     config = context.launch_configurations
@@ -55,6 +62,12 @@ def _node_actions(context):
         if config.get(argument, UNSET) != UNSET:
             overrides[parameter] = _as(kind, config[argument])
     params_file = config.get("params_file", UNSET) or os.path.join(share, "config", "road_seg.yaml")
+    # Fail before starting anything (nothing is left behind): a missing params file or a missing RViz is an error
+    # of this launch, not a warning the node runs past on built-in defaults.
+    if not os.path.isfile(params_file):
+        raise RuntimeError(f"params_file '{params_file}' does not exist")
+    if _as(bool, config["rviz"]) and shutil.which("rviz2") is None:
+        raise RuntimeError("rviz:=true but rviz2 is not installed (install ros-<distro>-rviz2, or leave rviz:=false)")
     common = {
         "package": PACKAGE,
         "name": "road_seg",
@@ -94,7 +107,10 @@ def _node_actions(context):
                 ),
             ]
     else:
-        actions = [Node(executable="road_seg_node", **common)]
+        node = Node(executable="road_seg_node", **common)
+        actions = [node]
+    # The node dying (a bad model, threshold or provider) ends the launch with exit code 1, not a silent 0.
+    actions.append(RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_fail_if_node_failed)))
     if _as(bool, config["rviz"]):
         sim_time = {k: v for k, v in overrides.items() if k == "use_sim_time"}
         actions.append(

@@ -254,3 +254,47 @@ def test_readme_parameter_table_is_the_declared_one():
     start = text.index("<!-- parameters:")
     block = text[text.index("\n", start) + 1 : text.index("<!-- /parameters -->")].strip()
     assert block == markdown_table()
+
+
+def _left_running(workspace) -> list[str]:
+    """Processes still running from this workspace's install (a node orphaned by a failed launch)."""
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    marker = str(workspace["root"] / "install")
+    return [line.strip() for line in out.splitlines() if marker in line and "road_seg" in line]
+
+
+@pytest.mark.parametrize(
+    "arguments, reason",
+    [
+        (["model:=/nonexistent.onnx"], "does not exist"),
+        (["threshold:=1.5"], "threshold"),
+        (["providers:=cuda"], "cuda"),
+        (["params_file:=/nonexistent.yaml"], "params_file '/nonexistent.yaml' does not exist"),
+        (["rviz:=true"], "rviz2 is not installed"),
+    ],
+    ids=["missing-model", "bad-threshold", "cuda-without-cuda", "missing-params-file", "rviz-missing"],
+)
+def test_launch_fails_loudly_and_leaves_nothing_behind(workspace, red_model, arguments, reason):
+    """A node that cannot start, a params file that is not there, RViz that is not installed: ``ros2 launch``
+    exits non-zero with the reason, and no road_seg process is left on the graph (before: exit 0, or exit 1 with
+    the node orphaned)."""
+    if arguments == ["rviz:=true"] and shutil.which("rviz2"):
+        pytest.skip("rviz2 is installed here")
+    if arguments == ["providers:=cuda"]:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            pytest.skip("this onnxruntime has CUDA")
+    model = [] if arguments[0].startswith("model:=") else [f"model:={red_model}"]
+    process = launch(workspace, *model, *arguments)
+    try:
+        code = process.wait(60)
+    finally:
+        process.stop(signal.SIGKILL, 1)
+    print(f"\n[launch] {' '.join(arguments)}: exit {code}")
+    assert code not in (0, None), process.output
+    assert reason in process.output, process.output
+    deadline = time.monotonic() + 5
+    while _left_running(workspace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _left_running(workspace), _left_running(workspace)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
-from ros_road_seg.core.model import METADATA_PREFIX
+from ros_road_seg.core.model import FP16_SIBLING_KEY, METADATA_PREFIX
 from ros_road_seg.core.segmenter import Segmenter, preprocess
 
 
@@ -99,12 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=("int8", "fp16"), default="int8")
     parser.add_argument("--calib", type=Path, default=None, help="folder of TRAINING frames (int8)")
     parser.add_argument("--calib-count", type=int, default=64)
+    parser.add_argument(
+        "--fp16-sibling",
+        default=None,
+        metavar="FILE_NAME",
+        help="int8: the FP16 model beside it that GPU providers should run instead (written into the metadata)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.precision == "int8":
             if args.calib is None:
                 parser.error("--calib is required for int8")
             quantize_int8(args.model, args.calib, args.out, args.calib_count)
+            if args.fp16_sibling:
+                _write_metadata(args.out, {**_metadata(args.out), FP16_SIBLING_KEY: args.fp16_sibling})
         else:
             convert_fp16(args.model, args.out)
         Segmenter(args.out, providers="cpu")  # the result must load through the node's core

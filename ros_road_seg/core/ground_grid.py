@@ -10,7 +10,7 @@ Frames and conventions (REP-103, REP-105):
   camera's view, above the horizon, or beyond ``max_range``).
 
 The ground is assumed flat: each grid cell's centre is projected into the image once (a plane-to-image homography),
-and per frame the mask is only sampled there (``cv2.remap``, ``cv2.LUT`` and one masked copy, into preallocated
+and per frame the mask is only sampled there (one index take, ``cv2.LUT`` and one masked copy, into preallocated
 buffers). Whatever stands
 on the road (a car) is seen as "not road" on the ground behind it.
 """
@@ -107,10 +107,35 @@ class GridSpec:
         return np.meshgrid(xs, ys)
 
 
+MIN_FOCAL_PX = 1.0  # below one pixel the field of view is ~180 degrees: not a camera, a corrupt message
+MAX_FOCAL_PX = 1e6
+
+
+def check_intrinsics(intrinsics: Intrinsics, max_pixels: int | None = None) -> None:
+    """Refuse intrinsics no real camera has, naming the field: NaN/inf anywhere, a focal length outside
+    [1, 1e6] pixels, a principal point far outside the image, a size of 0 or above ``max_pixels`` (what the node
+    admits). Such values projected as free space would tell a planner to drive where nothing was seen."""
+    i = intrinsics
+    values = {"fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy}
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise RoadSegError(f"camera intrinsics {', '.join(bad)} not finite ({intrinsics})")
+    if not (i.width > 0 and i.height > 0):
+        raise RoadSegError(f"camera intrinsics width {i.width} x height {i.height}: both must be > 0")
+    if max_pixels is not None and i.width * i.height > max_pixels:
+        raise RoadSegError(f"camera intrinsics for {i.width}x{i.height} exceed max_pixels {max_pixels}")
+    for name in ("fx", "fy"):
+        if not MIN_FOCAL_PX <= values[name] <= MAX_FOCAL_PX:
+            raise RoadSegError(
+                f"camera intrinsics {name} = {values[name]:g} px outside [{MIN_FOCAL_PX:g}, {MAX_FOCAL_PX:g}]"
+            )
+    if not (-i.width <= i.cx <= 2 * i.width and -i.height <= i.cy <= 2 * i.height):
+        raise RoadSegError(f"camera principal point ({i.cx:g}, {i.cy:g}) is far outside the {i.width}x{i.height} image")
+
+
 def check_setup(intrinsics: Intrinsics, mounting: Mounting, spec: GridSpec) -> None:
     """Refuse what cannot give a grid, naming the setting (a camera on the ground, a zero focal length, ...)."""
-    if not (intrinsics.fx > 0 and intrinsics.fy > 0 and intrinsics.width > 0 and intrinsics.height > 0):
-        raise RoadSegError(f"camera intrinsics {intrinsics} need fx, fy, width and height > 0")
+    check_intrinsics(intrinsics)
     if not mounting.height > 0:
         raise RoadSegError(f"camera_height {mounting.height} must be > 0 (metres above the ground)")
     if not (spec.resolution > 0 and spec.length > 0 and spec.width > 0 and spec.max_range > 0):
@@ -136,16 +161,17 @@ class GroundProjector:
         self._cells = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
         reach = np.hypot(xs - mounting.x, ys - mounting.y).ravel()
         self._in_range = reach <= spec.max_range
-        self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._sample = np.empty((spec.rows, spec.columns), np.uint8)
         self.grid = np.empty((spec.rows, spec.columns), np.int8)
         self._lut = np.full(256, FREE, np.uint8)  # any nonzero mask value is road
         self._lut[0] = OCCUPIED
         self.maps_for(intrinsics.height, intrinsics.width)
 
-    def maps_for(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(map_x, map_y, unseen) for a mask of ``height`` x ``width``: where each cell samples the mask, and the
-        cells no pixel sees (cached per size)."""
+    def maps_for(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pixel index, unseen) for a mask of ``height`` x ``width``: the flat index of the pixel each cell samples,
+        and the cells no pixel sees (cached per size). Plain indexing, so any width the node admits works (OpenCV's
+        remap stops at 32767 pixels)."""
         key = (height, width)
         if key not in self._maps:
             if len(self._maps) >= 4:  # a camera whose size keeps changing must not grow memory
@@ -159,9 +185,9 @@ class GroundProjector:
                 v = np.where(visible, projected[1] / depth, -1.0)
             inside = visible & (u >= -0.5) & (u < width - 0.5) & (v >= -0.5) & (v < height - 0.5)
             shape = (self.spec.rows, self.spec.columns)
-            map_x = np.where(inside, np.clip(np.round(u), 0, width - 1), 0).astype(np.float32).reshape(shape)
-            map_y = np.where(inside, np.clip(np.round(v), 0, height - 1), 0).astype(np.float32).reshape(shape)
-            self._maps[key] = (map_x, map_y, ~inside.reshape(shape))
+            column = np.where(inside, np.clip(np.round(u), 0, width - 1), 0).astype(np.int64)
+            row = np.where(inside, np.clip(np.round(v), 0, height - 1), 0).astype(np.int64)
+            self._maps[key] = ((row * width + column).reshape(shape), ~inside.reshape(shape))
         return self._maps[key]
 
     def project(self, mask: np.ndarray) -> np.ndarray:
@@ -169,15 +195,15 @@ class GroundProjector:
         reused by the next call."""
         if mask.ndim != 2 or mask.dtype != np.uint8:
             raise RoadSegError(f"project expects an HxW uint8 mask, got shape {mask.shape} dtype {mask.dtype}")
-        map_x, map_y, unseen = self.maps_for(*mask.shape)
-        cv2.remap(mask, map_x, map_y, cv2.INTER_NEAREST, dst=self._sample)
+        index, unseen = self.maps_for(*mask.shape)
+        np.take(np.ascontiguousarray(mask).reshape(-1), index, out=self._sample)
         cv2.LUT(self._sample, self._lut, dst=self.grid.view(np.uint8))
         np.copyto(self.grid, UNKNOWN, where=unseen)
         return self.grid
 
     def visible_cells(self) -> np.ndarray:
         """Boolean rows x columns: the cells some pixel of a full-size image sees."""
-        return ~self.maps_for(self.intrinsics.height, self.intrinsics.width)[2]
+        return ~self.maps_for(self.intrinsics.height, self.intrinsics.width)[1]
 
 
 BEV_COLOURS = {FREE: (60, 200, 60), OCCUPIED: (90, 90, 90), UNKNOWN: (0, 0, 0)}

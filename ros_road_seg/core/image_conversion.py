@@ -109,6 +109,8 @@ def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):
     written into ``is_bigendian``."""
     from sensor_msgs.msg import Image
 
+    if not isinstance(pixels, np.ndarray):  # cv_bridge's cv2_to_imgmsg raises TypeError for a non-array too
+        raise TypeError(f"Your input type is not a numpy array: {type(pixels).__name__}")
     check_fits_encoding(pixels, encoding)
     pixels = np.ascontiguousarray(pixels)
     msg = Image()

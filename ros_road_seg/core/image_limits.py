@@ -122,12 +122,28 @@ def _jpeg_header(data) -> ImageHeader:
 
 
 def check_complete(raw, header: ImageHeader) -> None:
-    """JPEG must end with its EOI marker and PNG with IEND: decoders happily return half a truncated picture."""
+    """A JPEG must hold its end-of-image marker after the scan starts, a PNG its IEND chunk: decoders happily return
+    half a truncated picture. Bytes after a complete picture are accepted, as OpenCV and cv_bridge accept them."""
     tail = bytes(raw[-12:])
     if header.format == "jpeg" and tail[-2:] != b"\xff\xd9":
-        raise ImageConversionError(f"{len(raw)} bytes of JPEG: truncated (no end-of-image marker)")
-    if header.format == "png" and b"IEND" not in tail:
+        data = bytes(raw)
+        scan = data.find(b"\xff\xda")  # start of scan: an EXIF thumbnail's own end marker sits before it
+        if scan < 0 or data.rfind(b"\xff\xd9") < scan:
+            raise ImageConversionError(f"{len(raw)} bytes of JPEG: truncated (no end-of-image marker)")
+    if header.format == "png" and b"IEND" not in tail and not _png_has_iend(raw):
         raise ImageConversionError(f"{len(raw)} bytes of PNG: truncated (no IEND)")
+
+
+def _png_has_iend(raw) -> bool:
+    """Walk the PNG's chunks (length, type, data, CRC) from the signature: is there a complete IEND chunk?"""
+    data = memoryview(raw).cast("B") if not isinstance(raw, bytes) else memoryview(raw)
+    position, size = 8, len(data)
+    while position + 12 <= size:
+        length = int.from_bytes(data[position : position + 4], "big")
+        if bytes(data[position + 4 : position + 8]) == b"IEND":
+            return position + 12 + length <= size
+        position += 12 + length
+    return False
 
 
 def check_pixels(height: int, width: int, max_pixels: int) -> None:

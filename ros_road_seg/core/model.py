@@ -116,8 +116,69 @@ def read_model_info(session) -> ModelInfo:
     )
 
 
-def create_session(model_path: str | os.PathLike, providers: str = "auto", intra_op_threads: int = 0):
-    """Open an ONNX Runtime session with tuned CPU options; returns (session, provider actually running).
+FP16_SIBLING_KEY = f"{METADATA_PREFIX}fp16_sibling"  # an INT8 model names its FP16 twin (same folder)
+DEFAULT_TRT_CACHE = Path.home() / ".cache" / "ros_road_seg" / "tensorrt"
+
+
+def provider_options(requested: list[str], trt_cache_dir: str | os.PathLike | None = None) -> list:
+    """ONNX Runtime's ``providers`` argument: TensorRT with its engine and timing caches under ``trt_cache_dir``
+    (built once per model and GPU, reused at every start instead of rebuilt) and FP16 kernels; others as they are."""
+    result = []
+    for name in requested:
+        if name == _TENSORRT:
+            folder = Path(trt_cache_dir) if trt_cache_dir else DEFAULT_TRT_CACHE
+            options = {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": str(folder),
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": str(folder),
+                "trt_fp16_enable": "True",
+            }
+            result.append((name, options))
+        else:
+            result.append(name)
+    return result
+
+
+def model_for_providers(path: Path, requested: list[str]) -> Path:
+    """The file to run on ``requested`` providers: on a GPU provider an INT8 (QDQ) model is swapped for the FP16
+    sibling its ``road_seg.fp16_sibling`` metadata names (CUDA runs QDQ graphs slowly); on CPU the file as given."""
+    if requested[0] not in (_CUDA, _TENSORRT):
+        return path
+    sibling = read_metadata(path).get(FP16_SIBLING_KEY, "")
+    candidate = path.parent / sibling if sibling else None
+    if candidate is None or not candidate.is_file():
+        return path
+    return candidate
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """A model file's custom metadata, read without optimising or running it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
+    except Exception as error:  # noqa: BLE001 - ORT raises several private exception types
+        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {_first_line(error)}") from None
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def create_session(
+    model_path: str | os.PathLike,
+    providers: str = "auto",
+    intra_op_threads: int = 0,
+    trt_cache_dir: str | os.PathLike | None = None,
+):
+    """Open an ONNX Runtime session with tuned CPU options; returns (session, provider actually running, the file
+    actually loaded: the FP16 sibling of an INT8 model on a GPU provider, see :func:`model_for_providers`).
 
     ``auto`` falls back to CPU when CUDA does not really load; an explicit ``cuda``/``tensorrt`` that falls back is
     an error, because the user asked for a GPU and would otherwise silently get a CPU.
@@ -130,6 +191,7 @@ def create_session(model_path: str | os.PathLike, providers: str = "auto", intra
     if not os.access(path, os.R_OK):
         raise ModelLoadError(f"model_path '{path}' is not readable")
     requested = resolve_providers(providers)
+    path = model_for_providers(path, requested)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -137,17 +199,18 @@ def create_session(model_path: str | os.PathLike, providers: str = "auto", intra
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # the fallback is reported below in one line, not as an ORT error wall
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=provider_options(requested, trt_cache_dir)
+        )
     except Exception as error:  # noqa: BLE001 - ORT raises several private exception types
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {first_line}") from None
+        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {_first_line(error)}") from None
     active = session.get_providers()[0]
     if providers in ("cuda", "tensorrt") and active == CPU_PROVIDER:
         raise ProviderUnavailableError(
             f"providers '{providers}' requested but ONNX Runtime fell back to CPU (CUDA 13 / cuDNN 9 libraries not "
             "loadable); install them or set providers to 'cpu'"
         )
-    return session, active
+    return session, active, path
 
 
 def available_cpu_count() -> int:

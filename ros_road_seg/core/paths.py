@@ -44,3 +44,20 @@ def apply_fastdds_profile(environ: dict | None = None) -> str | None:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
         return str(profile)
     return None
+
+
+def shm_segment_bytes(profile: str | os.PathLike | None) -> int | None:
+    """The shared-memory segment size a Fast DDS profile gives (the largest message it carries between processes),
+    or None when the profile has no SHM transport or cannot be read."""
+    import xml.etree.ElementTree as ET
+
+    if not profile:
+        return None
+    try:
+        root = ET.parse(profile).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "segment_size" and element.text and element.text.strip().isdigit():
+            return int(element.text.strip())
+    return None

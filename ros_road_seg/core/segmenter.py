@@ -7,6 +7,7 @@ normalises or thresholds on their own. It imports neither ROS nor TensorFlow.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -23,13 +24,15 @@ from ros_road_seg.core.model import (
     validate_color,
 )
 
+CACHED_BUFFER_PIXELS = 8_388_608  # frames up to 4K UHD keep their output buffers between calls; larger ones do not
+
 
 @dataclass
 class SegmentationResult:
     """Outputs at the input frame's size. Arrays are reused by the next call of the same Segmenter."""
 
     mask: np.ndarray  # HxW uint8, 0 or 255
-    overlay: np.ndarray  # HxWx3 uint8 RGB
+    overlay: np.ndarray | None  # HxWx3 uint8 RGB; None when not rendered (nobody watches it)
     probability: np.ndarray  # input_height x input_width float32 in [0, 1], model size
 
 
@@ -119,9 +122,10 @@ class Segmenter:
         intra_op_threads: int = 0,
         warmup: bool = True,
         io_binding: bool | None = None,
+        trt_cache_dir: str | os.PathLike | None = None,
     ) -> None:
-        self.model_path = str(model_path)
-        self.session, self.provider = create_session(model_path, providers, intra_op_threads)
+        self.session, self.provider, loaded = create_session(model_path, providers, intra_op_threads, trt_cache_dir)
+        self.model_path = str(loaded)  # on a GPU, an INT8 model's FP16 sibling (see model_for_providers)
         self.info = read_model_info(self.session)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
@@ -135,6 +139,7 @@ class Segmenter:
         # On a GPU, I/O binding lets ONNX Runtime copy the input once and skip its own staging buffers.
         self.io_binding = (self.provider != CPU_PROVIDER) if io_binding is None else io_binding
         self._binding = self.session.io_binding() if self.io_binding else None
+        self.last_timings: dict[str, float] = {}  # seconds per stage of the last call (preprocess ... render)
         if warmup:  # the first runs pay for allocation (and cuDNN autotuning on CUDA): not the first frame's job
             blank = np.zeros((self.info.input_height, self.info.input_width, 3), dtype=np.uint8)
             for _ in range(1 if self.provider == CPU_PROVIDER else 5):
@@ -155,7 +160,9 @@ class Segmenter:
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """Road probability at model size (float32 h x w) for an RGB uint8 frame."""
+        started = time.perf_counter()
         model_input = preprocess(rgb, self.input_size, out=self._input)
+        preprocessed = time.perf_counter()
         if self._binding is not None:
             self._binding.bind_cpu_input(self.input_name, model_input)
             self._binding.bind_output(self.output_name, "cpu")
@@ -163,21 +170,35 @@ class Segmenter:
             output = self._binding.copy_outputs_to_cpu()[0]
         else:
             output = self.session.run([self.output_name], {self.input_name: model_input})[0]
+        self.last_timings = {"preprocess": preprocessed - started, "inference": time.perf_counter() - preprocessed}
         return _squeeze_probability(output, self.output_name)
 
-    def segment(self, rgb: np.ndarray) -> SegmentationResult:
-        """Mask and overlay at the frame's size. The returned arrays are overwritten by the next call."""
+    def segment(self, rgb: np.ndarray, render_overlay: bool = True) -> SegmentationResult:
+        """Mask (and the overlay unless ``render_overlay`` is False) at the frame's size; per-stage seconds in
+        :attr:`last_timings`. The returned arrays are overwritten by the next call."""
         probability = self.probability(rgb)
+        started = time.perf_counter()
         height, width = rgb.shape[:2]
         prob_full, mask, overlay = self._buffers_for(height, width)
         resize_probability(probability, (height, width), out=prob_full)
         threshold_mask(prob_full, self.threshold, out=mask)
-        blend_overlay(rgb, mask, self.overlay_alpha, self.overlay_color, out=overlay)
-        return SegmentationResult(mask=mask, overlay=overlay, probability=probability)
+        postprocessed = time.perf_counter()
+        timings = self.last_timings
+        timings["postprocess"] = postprocessed - started
+        if render_overlay:
+            blend_overlay(rgb, mask, self.overlay_alpha, self.overlay_color, out=overlay)
+            timings["render"] = time.perf_counter() - postprocessed
+        return SegmentationResult(mask=mask, overlay=overlay if render_overlay else None, probability=probability)
 
     def _buffers_for(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         key = (height, width)
         buffers = self._frame_buffers.get(key)
+        if buffers is None and height * width > CACHED_BUFFER_PIXELS:  # one huge frame: temporaries, not kept
+            return (
+                np.empty((height, width), np.float32),
+                np.empty((height, width), np.uint8),
+                np.empty((height, width, 3), np.uint8),
+            )
         if buffers is None:
             if len(self._frame_buffers) >= 4:  # a camera whose size keeps changing must not grow memory
                 self._frame_buffers.clear()

@@ -35,6 +35,29 @@ class LatencyWindow:
         return len(self._values)
 
 
+class StageTimings:
+    """Per-stage latency windows (convert, preprocess, inference, postprocess, render, publish): where a frame's
+    time goes, for /diagnostics and the bench's node rows."""
+
+    STAGES = ("convert", "preprocess", "inference", "postprocess", "render", "publish")
+
+    def __init__(self, size: int = 1000) -> None:
+        self.windows = {stage: LatencyWindow(size) for stage in self.STAGES}
+
+    def add(self, timings: dict[str, float]) -> None:
+        for stage, seconds in timings.items():
+            self.windows[stage].add(seconds)
+
+    def summary(self) -> dict[str, str]:
+        """``stage_<name>_p50_ms`` / ``_p99_ms`` for every stage that recorded something."""
+        out = {}
+        for stage, window in self.windows.items():
+            if len(window):
+                p50, p99 = window.percentiles_ms(50, 99)
+                out[f"stage_{stage}_p50_ms"], out[f"stage_{stage}_p99_ms"] = f"{p50:.2f}", f"{p99:.2f}"
+        return out
+
+
 def summarize_ms(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
     """p50 / p90 / p99 / max in ms and the frame rate that the p50 allows, for benchmark tables."""
     values = np.asarray(latencies_s, dtype=np.float64) * 1000.0
@@ -143,3 +166,17 @@ def rss_mb(pid: int | None = None) -> float:
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process so far."""
     return _status_mb(pid, "VmHWM")
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc ``malloc_trim``): after one huge frame, RSS returns near
+    idle instead of staying at its peak. A no-op where glibc is absent."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -44,9 +44,12 @@ class RoadSegNode(Node):
         self.server.stop_worker()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: its terminal closed; stop cleanly too
+
+
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Init, spin until SIGINT/SIGTERM (or a lifecycle shutdown), stop cleanly: exit 0, no traceback, even when a
-    second signal arrives during shutdown (``ros2 launch`` forwards SIGINT to a process group that already got
+    """Init, spin until SIGINT/SIGTERM/SIGHUP (or a lifecycle shutdown), stop cleanly: exit 0, no traceback, even
+    when a second signal arrives during shutdown (``ros2 launch`` forwards SIGINT to a process group that already got
     one). The first signal only asks the loop to stop; later ones are ignored. A startup failure is one line on
     stderr and exit code 1."""
     apply_fastdds_profile()
@@ -55,10 +58,10 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
 
     def request_stop(signum, frame) -> None:
         stop.set()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, request_stop)
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)

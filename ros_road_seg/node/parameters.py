@@ -14,6 +14,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from ros_road_seg.core.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS
 from ros_road_seg.core.model import MODEL_THRESHOLD, PROVIDER_CHOICES, validate_color, validate_threshold
+from ros_road_seg.node.qos import QOS_CHOICES
 
 TRANSPORT_CHOICES = ("raw", "compressed")
 INTRINSICS_FROM_TOPIC = 0.0  # camera_fx/fy of 0: take the intrinsics from the camera_info topic
@@ -54,6 +55,9 @@ PARAMETERS: dict[str, Parameter] = {
         constraints="-1 or a value in [0, 1]",
     ),
     "intra_op_threads": Parameter(0, "ONNX Runtime threads; 0 = the CPUs available", int_range=(0, 256)),
+    "trt_cache_dir": Parameter(
+        "", "TensorRT engine cache folder; empty = ~/.cache/ros_road_seg/tensorrt (built once, reused at every start)"
+    ),
     "inference_thread": Parameter(
         True, "run inference on a worker thread with a latest-frame slot (true) or in the subscription callback"
     ),
@@ -63,6 +67,15 @@ PARAMETERS: dict[str, Parameter] = {
         "subscribe to sensor_msgs/Image on 'image' (raw) or CompressedImage on 'image/compressed'",
         choices=TRANSPORT_CHOICES,
     ),
+    "image_qos": Parameter(
+        "sensor_data",
+        "image subscription QoS: sensor_data (best effort: matches best-effort and reliable publishers), reliable, "
+        "system_default",
+        choices=QOS_CHOICES,
+    ),
+    "image_qos_depth": Parameter(1, "image subscription queue depth (the node serves the newest)", int_range=(1, 100)),
+    "camera_info_qos": Parameter("sensor_data", "camera_info subscription QoS (as image_qos)", choices=QOS_CHOICES),
+    "camera_info_qos_depth": Parameter(5, "camera_info subscription queue depth", int_range=(1, 100)),
     "max_pixels": Parameter(
         DEFAULT_MAX_PIXELS,
         "frames with more pixels are refused before decoding or allocation (also OpenCV's decoder ceiling)",
@@ -80,7 +93,14 @@ PARAMETERS: dict[str, Parameter] = {
     "overlay_color": Parameter(
         [255, 255, 255], "overlay colour R, G, B", read_only=False, constraints="three integers 0-255"
     ),
-    "publish_probability": Parameter(False, "also publish road_probability (mono8, 0-255 = 0-1)"),
+    "publish_probability": Parameter(
+        False, "also publish road_probability (mono8, 0-255 = 0-1), while someone subscribes to it"
+    ),
+    "publish_mask_always": Parameter(
+        True,
+        "publish road_mask for every frame (true) or only while it has subscribers; overlay, probability and "
+        "grid are rendered and published only while they have subscribers",
+    ),
     "diagnostics_period": Parameter(2.0, "seconds between /diagnostics messages", float_range=(0.1, 60.0)),
     # drivable-area grid (nav_msgs/OccupancyGrid on road_grid); frames and angles as in ros_road_seg.core.ground_grid
     "publish_grid": Parameter(False, "also publish the road as an OccupancyGrid on the ground (road_grid)"),

@@ -10,31 +10,33 @@ exception is an internal fault, logged with its traceback and turning /diagnosti
 
 from __future__ import annotations
 
-import re
+import os
 import threading
 import time
-import traceback
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from ros_road_seg.core.errors import ImageConversionError
 from ros_road_seg.core.image_limits import set_decoder_ceiling
-from ros_road_seg.core.paths import default_model_path
-from ros_road_seg.core.stats import LatencyWindow, RateCounter, SequenceGapCounter
+from ros_road_seg.core.paths import default_model_path, shm_segment_bytes
+from ros_road_seg.core.stats import LatencyWindow, RateCounter, SequenceGapCounter, StageTimings, trim_heap
+from ros_road_seg.node.diagnostics import diagnostic_array
+from ros_road_seg.node.faults import FaultLog
 from ros_road_seg.node.frame_slot import LatestFrameSlot
 from ros_road_seg.node.parameters import PARAMETERS, check_value
+from ros_road_seg.node.qos import subscription_qos
 
-ERROR_LOG_PERIOD_S = 5.0
 RUNTIME_PARAMETERS = tuple(name for name, spec in PARAMETERS.items() if not spec.read_only)
+LARGE_FRAME_PIXELS = 8_388_608  # after a frame above 8 Mpx (4K UHD), hand its memory back to the system
 
 
 class RoadSegServer:
-    """Publishes ``road_mask`` (mono8), ``road_overlay`` (rgb8) and optionally ``road_probability`` and
-    ``road_grid`` for every served ``image`` frame, with the input's header stamp."""
+    """Publishes ``road_mask`` (mono8) for every served ``image`` frame, and ``road_overlay`` (rgb8),
+    ``road_probability`` and ``road_grid`` while someone subscribes to them, with the input's header stamp."""
 
     def __init__(self, node, values: dict, create_publisher, destroy_publisher) -> None:
         self.node = node
@@ -42,6 +44,9 @@ class RoadSegServer:
         # a lifecycle node's publishers publish only while it is active, and are destroyed through the node
         self._create_publisher, self._destroy_publisher = create_publisher, destroy_publisher
         self.segmenter = None
+        self.model_path = ""
+        self.compressed = values["input_transport"] == "compressed"
+        self.input_topic = "image/compressed" if self.compressed else "image"
         self.subscriptions: list = []
         self.publishers: dict[str, object] = {}
         self.worker: threading.Thread | None = None
@@ -49,14 +54,13 @@ class RoadSegServer:
         self.received = RateCounter()
         self.served = RateCounter()
         self.latency = LatencyWindow(1000)
+        self.stages = StageTimings(1000)
         self.transport_gaps = SequenceGapCounter()
-        self.bad_frames = 0
-        self.internal_faults = 0
-        self.last_error = ""
-        self.last_fault = ""
+        self.faults = FaultLog(node.get_logger())
+        self.outputs_live: tuple[str, ...] = ()
+        self.transport_max_bytes: int | None = None
         self.state = "unconfigured"
         self.grid = None  # ros_road_seg.node.serving_grid.GridOutput when publish_grid
-        self._last_log: dict[str, float] = {}
         self.diagnostics_pub = None
         self.diagnostics_timer = None
         node.add_on_set_parameters_callback(self._check_parameters)
@@ -67,15 +71,13 @@ class RoadSegServer:
         """Load and validate the model, set the decoder limits, create the publishers; RoadSegError names a failure."""
         values = self.values
         if not set_decoder_ceiling(int(values["max_pixels"])):
-            self._log_once(
+            self.faults.once(
                 "warn",
                 "ceiling",
                 "OpenCV was loaded before the node: its decoder ceiling stays at its default (the header checks "
                 "still refuse oversized frames)",
             )
-        from ros_road_seg.core.segmenter import (
-            Segmenter,
-        )  # the first OpenCV import in the node process: after the ceiling
+        from ros_road_seg.core.segmenter import Segmenter  # the first OpenCV import in the process: after the ceiling
 
         self.model_path = values["model_path"] or str(default_model_path())
         self.segmenter = Segmenter(
@@ -85,7 +87,15 @@ class RoadSegServer:
             overlay_alpha=values["overlay_alpha"],
             overlay_color=tuple(values["overlay_color"]),
             intra_op_threads=int(values["intra_op_threads"]),
+            trt_cache_dir=values["trt_cache_dir"] or None,
         )
+        if self.segmenter.model_path != self.model_path:
+            self.node.get_logger().info(
+                f"running '{self.segmenter.model_path}' (the FP16 sibling of '{self.model_path}': "
+                f"{self.segmenter.provider} runs INT8 QDQ models poorly)"
+            )
+            self.model_path = self.segmenter.model_path
+        self._check_transport(int(values["max_pixels"]))
         output_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
         self.publishers = {
             "mask": self._create_publisher(Image, "road_mask", output_qos),
@@ -101,18 +111,26 @@ class RoadSegServer:
         self.diagnostics_timer = self.node.create_timer(values["diagnostics_period"], self.publish_diagnostics)
         self.state = "inactive"
 
+    def _check_transport(self, max_pixels: int) -> None:
+        """Say which frames the Fast DDS shared-memory profile in effect carries, when it carries less than
+        ``max_pixels`` admits (a bigger rgb8 frame is lost between processes, not refused with a reason)."""
+        self.transport_max_bytes = shm_segment_bytes(os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"))
+        if self.transport_max_bytes is None:
+            return
+        carried = self.transport_max_bytes // 3
+        if max_pixels > carried:
+            self.node.get_logger().warn(
+                f"the Fast DDS shared-memory segment ({self.transport_max_bytes / 2**20:.0f} MB) carries rgb8 frames "
+                f"up to about {carried / 1e6:.1f} Mpx between processes, but max_pixels admits {max_pixels / 1e6:.1f} "
+                "Mpx: larger frames from another process are lost in transport. Raise <segment_size> in the "
+                "profile (FASTDDS_DEFAULT_PROFILES_FILE) or lower max_pixels."
+            )
+
     def activate(self) -> None:
         """Subscribe to the camera and start serving."""
-        input_qos = QoSProfile(
-            depth=1,
-            history=HistoryPolicy.KEEP_LAST,
-            reliability=qos_profile_sensor_data.reliability,
-            durability=qos_profile_sensor_data.durability,
-        )
-        self.compressed = self.values["input_transport"] == "compressed"
-        self.input_topic = "image/compressed" if self.compressed else "image"
         message_type = CompressedImage if self.compressed else Image
-        self.subscriptions = [self.node.create_subscription(message_type, self.input_topic, self._on_image, input_qos)]
+        qos = subscription_qos(self.values["image_qos"], int(self.values["image_qos_depth"]))
+        self.subscriptions = [self.node.create_subscription(message_type, self.input_topic, self._on_image, qos)]
         if self.grid is not None:
             self.subscriptions += self.grid.subscribe()
         self.slot = LatestFrameSlot()
@@ -154,8 +172,8 @@ class RoadSegServer:
         return (
             f"road_seg ready: model '{self.model_path}', provider {segmenter.provider}, input "
             f"{segmenter.input_size[1]}x{segmenter.input_size[0]}, threshold {segmenter.threshold}, "
-            f"subscribed to '{self.node.resolve_topic_name(self.input_topic)}' ({self.values['input_transport']})"
-            f"{grid}"
+            f"subscribed to '{self.node.resolve_topic_name(self.input_topic)}' ({self.values['input_transport']}, "
+            f"{self.values['image_qos']} QoS){grid}"
         )
 
     # --- frames --------------------------------------------------------------------------------------------------
@@ -180,60 +198,54 @@ class RoadSegServer:
         try:
             self._serve(msg, arrived)
         except ImageConversionError as error:
-            self._report_bad_frame(str(error))
+            self.faults.bad_frame(str(error), self.node.resolve_topic_name(self.input_topic))
         except Exception as error:  # noqa: BLE001 - one faulty frame must never stop the node
             if not self.node.context.ok():
                 return False  # shutting down (Ctrl-C/SIGTERM) mid-frame: nothing to report, nowhere to publish
-            self._report_internal_fault(error)
+            self.faults.internal_fault(error)
         return True
+
+    def watched(self) -> tuple[str, ...]:
+        """The outputs worth producing now: the mask always (unless ``publish_mask_always`` is false), the others
+        only while they have subscribers."""
+        live = []
+        for name, publisher in self.publishers.items():
+            always = name == "mask" and self.values["publish_mask_always"]
+            if always or publisher.get_subscription_count() > 0:
+                live.append(name)
+        if self.grid is not None and self.grid.publisher.get_subscription_count() > 0:
+            live.append("grid")
+        return tuple(live)
 
     def _serve(self, msg, arrived: float) -> None:
         from ros_road_seg.core.image_conversion import array_to_image_msg, compressed_msg_to_rgb, image_msg_to_rgb
 
+        started = time.perf_counter()
         if self.compressed:
             rgb = compressed_msg_to_rgb(msg, self.values["max_pixels"], self.values["max_compressed_bytes"])
         else:
             rgb = image_msg_to_rgb(msg, self.values["max_pixels"])
-        result = self.segmenter.segment(rgb)
-        self.publishers["mask"].publish(array_to_image_msg(result.mask, "mono8", msg.header))
-        self.publishers["overlay"].publish(array_to_image_msg(result.overlay, "rgb8", msg.header))
-        if "probability" in self.publishers:
+        converted = time.perf_counter()
+        live = self.outputs_live = self.watched()
+        result = self.segmenter.segment(rgb, render_overlay="overlay" in live)
+        segmented = time.perf_counter()
+        if "mask" in live:
+            self.publishers["mask"].publish(array_to_image_msg(result.mask, "mono8", msg.header))
+        if "overlay" in live:
+            self.publishers["overlay"].publish(array_to_image_msg(result.overlay, "rgb8", msg.header))
+        if "probability" in live:
             probability_u8 = (result.probability * 255.0 + 0.5).astype("uint8")
             self.publishers["probability"].publish(array_to_image_msg(probability_u8, "mono8", msg.header))
-        if self.grid is not None:
+        if "grid" in live:
             self.grid.publish(result.mask, msg.header)
+        self.stages.add(
+            {"convert": converted - started, **self.segmenter.last_timings, "publish": time.perf_counter() - segmented}
+        )
         self.latency.add(time.monotonic() - arrived)
         self.served.tick()
-
-    def _report_bad_frame(self, reason: str) -> None:
-        """Count every bad frame; log each kind of problem at most once per ERROR_LOG_PERIOD_S (no log flood)."""
-        self.bad_frames += 1
-        self.last_error = reason
-        self._log_once(
-            "error",
-            re.sub(r"\d+", "N", reason)[:80],
-            f"dropped a frame on '{self.node.resolve_topic_name(self.input_topic)}': {reason} "
-            f"({self.bad_frames} bad frames so far)",
-        )
-
-    def _report_internal_fault(self, error: Exception) -> None:
-        self.internal_faults += 1
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        self.last_fault = f"{type(error).__name__}: {error} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
-        self._log_once(
-            "error",
-            f"fault {type(error).__name__} {where.filename}:{where.lineno}",
-            "internal fault while serving a frame (a bug, not bad input; the node keeps running): "
-            + "".join(traceback.format_exception(error)).rstrip(),
-        )
-
-    def _log_once(self, level: str, kind: str, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last_log.get(kind, -ERROR_LOG_PERIOD_S) >= ERROR_LOG_PERIOD_S:
-            if len(self._last_log) > 64:
-                self._last_log.clear()
-            self._last_log[kind] = now
-            getattr(self.node.get_logger(), level)(text)
+        if rgb.shape[0] * rgb.shape[1] > LARGE_FRAME_PIXELS:  # one huge frame must not keep RSS up for good
+            del rgb, result
+            trim_heap()
 
     # --- parameters ----------------------------------------------------------------------------------------------
     def _check_parameters(self, parameters) -> SetParametersResult:
@@ -260,46 +272,4 @@ class RoadSegServer:
 
     # --- diagnostics ---------------------------------------------------------------------------------------------
     def publish_diagnostics(self) -> None:
-        p50, p99 = self.latency.percentiles_ms(50, 99)
-        level, message = DiagnosticStatus.OK, "serving" if self.state == "active" else self.state
-        if self.bad_frames:
-            level, message = DiagnosticStatus.WARN, f"bad frames: {self.bad_frames}; last: {self.last_error}"
-        if self.received.total and not self.served.total and self.state == "active":
-            level, message = DiagnosticStatus.ERROR, "receiving frames but serving none"
-        if self.internal_faults:
-            level, message = DiagnosticStatus.ERROR, f"internal faults: {self.internal_faults}; last: {self.last_fault}"
-        gaps = self.transport_gaps
-
-        def gap_count(count: int) -> str:
-            return str(count) if gaps.supported else "unknown (no sequence numbers)"
-
-        values = {
-            "state": self.state,
-            "fps_in": f"{self.received.rate_since_last():.2f}",
-            "fps_out": f"{self.served.rate_since_last():.2f}",
-            "frames_received": str(self.received.total),
-            "frames_served": str(self.served.total),
-            "frames_dropped_stale": str(self.slot.dropped),
-            "frames_lost_in_transport": gap_count(gaps.lost),
-            "frames_published_before_first_received": gap_count(gaps.before_first),
-            "frames_bad": str(self.bad_frames),
-            "internal_faults": str(self.internal_faults),
-            "latency_p50_ms": f"{p50:.2f}",
-            "latency_p99_ms": f"{p99:.2f}",
-            "provider": self.segmenter.provider if self.segmenter is not None else "none",
-            "model": getattr(self, "model_path", ""),
-        }
-        if self.grid is not None:
-            values.update(self.grid.diagnostics())
-            if self.grid.waiting_reason and level == DiagnosticStatus.OK:
-                level, message = DiagnosticStatus.WARN, self.grid.waiting_reason
-        status = DiagnosticStatus(
-            level=level,
-            name=f"{self.node.get_fully_qualified_name()}: road segmentation",
-            message=message,
-            hardware_id=values["provider"],
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        diagnostics = DiagnosticArray(status=[status])
-        diagnostics.header.stamp = self.node.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(diagnostics)
+        self.diagnostics_pub.publish(diagnostic_array(self))

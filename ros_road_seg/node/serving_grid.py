@@ -9,8 +9,9 @@ from nav_msgs.msg import OccupancyGrid
 from sensor_msgs.msg import CameraInfo
 
 from ros_road_seg.core.errors import RoadSegError
-from ros_road_seg.core.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
+from ros_road_seg.core.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting, check_intrinsics
 from ros_road_seg.node.parameters import INTRINSICS_FROM_TOPIC
+from ros_road_seg.node.qos import subscription_qos
 
 
 def occupancy_data(grid) -> array.array:
@@ -37,14 +38,18 @@ def fixed_intrinsics(values: dict) -> Intrinsics | None:
     )
 
 
-def camera_info_intrinsics(msg) -> Intrinsics:
-    """Intrinsics from a ``sensor_msgs/CameraInfo`` (K of the rectified image); RoadSegError names a bad field."""
-    k = list(msg.k)
-    if len(k) != 9 or not (k[0] > 0 and k[4] > 0):
-        raise RoadSegError(f"CameraInfo k = {k}: fx (k[0]) and fy (k[4]) must be > 0")
-    if not (msg.width > 0 and msg.height > 0):
-        raise RoadSegError(f"CameraInfo width {msg.width} x height {msg.height}: both must be > 0")
-    return Intrinsics(k[0], k[4], k[2], k[5], int(msg.width), int(msg.height))
+def camera_info_intrinsics(msg, max_pixels: int | None = None) -> Intrinsics:
+    """Intrinsics from a ``sensor_msgs/CameraInfo`` (K of the rectified image), validated like parameters are
+    (finite, plausible focal lengths, a size the node admits); RoadSegError names the bad field."""
+    k = [float(v) for v in msg.k]
+    if len(k) != 9:
+        raise RoadSegError(f"CameraInfo k has {len(k)} values, expected 9")
+    intrinsics = Intrinsics(k[0], k[4], k[2], k[5], int(msg.width), int(msg.height))
+    try:
+        check_intrinsics(intrinsics, max_pixels)
+    except RoadSegError as error:
+        raise RoadSegError(f"CameraInfo: {error}") from None
+    return intrinsics
 
 
 class GridOutput:
@@ -52,6 +57,9 @@ class GridOutput:
 
     def __init__(self, node, values: dict, publisher) -> None:
         self.node, self.publisher = node, publisher
+        self.max_pixels = int(values["max_pixels"])
+        self.info_qos = subscription_qos(values["camera_info_qos"], int(values["camera_info_qos_depth"]))
+        self.mismatch_logged: set[tuple[int, int]] = set()
         self.mounting = Mounting(
             height=values["camera_height"],
             pitch=values["camera_pitch"],
@@ -71,6 +79,7 @@ class GridOutput:
         self.projector: GroundProjector | None = None
         self.published = 0
         self.skipped = 0
+        self.info_received = 0
         self.intrinsics_source = "parameters"
         self.info_topic = node.resolve_topic_name("camera_info")
         intrinsics = fixed_intrinsics(values)
@@ -96,11 +105,12 @@ class GridOutput:
         """The camera_info subscription, when intrinsics come from the topic."""
         if self.intrinsics_source == "parameters":
             return []
-        return [self.node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, 10)]
+        return [self.node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, self.info_qos)]
 
     def _on_camera_info(self, msg) -> None:
+        self.info_received += 1
         try:
-            intrinsics = camera_info_intrinsics(msg)
+            intrinsics = camera_info_intrinsics(msg, self.max_pixels)
             if self.projector is None or self.projector.intrinsics != intrinsics:
                 self.projector = GroundProjector(intrinsics, self.mounting, self.spec)  # built once per camera
                 if self.waiting_reason:
@@ -117,6 +127,13 @@ class GridOutput:
         if projector is None:
             self.skipped += 1
             return
+        size = (projector.intrinsics.height, projector.intrinsics.width)
+        if mask.shape != size and mask.shape not in self.mismatch_logged and len(self.mismatch_logged) < 16:
+            self.mismatch_logged.add(mask.shape)
+            self.node.get_logger().warn(
+                f"road_grid: the camera intrinsics are for {size[1]}x{size[0]} but frames are "
+                f"{mask.shape[1]}x{mask.shape[0]}; scaling them to the frames (check camera_info matches the image)"
+            )
         grid = projector.project(mask)
         self.message.header.stamp = header.stamp
         self.message.info.map_load_time = header.stamp
@@ -128,6 +145,7 @@ class GridOutput:
         return {
             "grid_published": str(self.published),
             "grid_skipped_no_intrinsics": str(self.skipped),
+            "grid_camera_info_received": str(self.info_received),
             "grid_intrinsics": self.intrinsics_source,
             "grid_frame": self.spec.frame_id,
         }

@@ -6,7 +6,9 @@ import argparse
 import math
 
 
-def number(minimum: float | None = None, maximum: float | None = None, integer: bool = False, above: bool = False):
+def bounded_number(
+    minimum: float | None = None, maximum: float | None = None, integer: bool = False, above: bool = False
+):
     """An argparse ``type``: a finite number within [minimum, maximum] (``above``: strictly greater than minimum)."""
 
     def parse(text: str):

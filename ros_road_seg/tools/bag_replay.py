@@ -18,7 +18,7 @@ from ros_road_seg.core.errors import BagError
 from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.node.discovery import wait_until_matched
 from ros_road_seg.node.ros_messages import set_stamp
-from ros_road_seg.tools.arguments import number
+from ros_road_seg.tools.arguments import bounded_number
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -251,23 +251,27 @@ def _checked_messages(reader, connections, path, start_ns: int | None = None):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bag_replay", description=__doc__)
     parser.add_argument("bag", type=Path)
-    parser.add_argument("--rate", type=number(0.0, above=True), default=1.0, help="playback speed factor")
-    parser.add_argument("--start-offset", type=number(0.0), default=0.0, metavar="SECONDS", help="start this far in")
-    parser.add_argument("--loop", type=number(0, integer=True), default=1, help="times to play (0 = forever)")
+    parser.add_argument("--rate", type=bounded_number(0.0, above=True), default=1.0, help="playback speed factor")
+    parser.add_argument(
+        "--start-offset", type=bounded_number(0.0), default=0.0, metavar="SECONDS", help="start this far in"
+    )
+    parser.add_argument("--loop", type=bounded_number(0, integer=True), default=1, help="times to play (0 = forever)")
     parser.add_argument("--topics", nargs="+", default=None, help="topics to play (default: image + camera_info)")
     parser.add_argument(
         "--clock",
         nargs="?",
         const=40.0,
         default=0.0,
-        type=number(0.0),
+        type=bounded_number(0.0),
         metavar="HZ",
         help="publish /clock with the bag's time at HZ (default 40, as ros2 bag play)",
     )
     parser.add_argument(
         "--qos", choices=QOS_CHOICES, default="recorded", help="publisher QoS (recorded: as in the bag, else reliable)"
     )
-    parser.add_argument("--wait", type=number(0.0), default=5.0, help="seconds to wait for subscribers before playing")
+    parser.add_argument(
+        "--wait", type=bounded_number(0.0), default=5.0, help="seconds to wait for subscribers before playing"
+    )
     args, ros_args = parser.parse_known_args(argv)
     apply_fastdds_profile()
     import rclpy

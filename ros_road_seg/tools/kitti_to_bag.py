@@ -24,7 +24,7 @@ from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
 from ros_road_seg.node.ros_messages import NS_PER_S
-from ros_road_seg.tools.arguments import number as number_type
+from ros_road_seg.tools.arguments import bounded_number
 from ros_road_seg.tools.bag_file import BagFile
 
 DEFAULT_TOPIC = DEFAULT_IMAGE_TOPIC
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-id", default=DEFAULT_FRAME_ID)
     parser.add_argument("--encoding", choices=("rgb8", "bgr8"), default="rgb8")
     parser.add_argument(
-        "--rate", type=number_type(0.0, above=True), default=10.0, help="Hz, for folders without timestamps"
+        "--rate", type=bounded_number(0.0, above=True), default=10.0, help="Hz, for folders without timestamps"
     )
     parser.add_argument("--compressed", action="store_true", help="also write JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--calib", type=Path, default=None, help="KITTI calib_cam_to_cam.txt -> CameraInfo")

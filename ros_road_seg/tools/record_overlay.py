@@ -25,19 +25,28 @@ from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.core.scoring import road_iou
 from ros_road_seg.node.discovery import wait_until_matched
 from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.tools.arguments import bounded_number
 from ros_road_seg.tools.bag_file import BagFile
 from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, IMAGE
 
 
 def read_index(path: Path) -> dict[int, str]:
     """stamp_ns -> frame name from a kitti_to_bag ``frame_index.csv``."""
-    lines = Path(path).read_text().strip().splitlines()
+    try:
+        lines = Path(path).read_text().strip().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RoadSegError(
+            f"frame index '{path}' cannot be read: {getattr(error, 'strerror', None) or error}"
+        ) from None
     if not lines or lines[0].strip() != "stamp_ns,name":
         raise RoadSegError(f"'{path}' is not a frame_index.csv (expected a 'stamp_ns,name' header)")
     index = {}
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         stamp, _, name = line.partition(",")
-        index[int(stamp)] = name.strip()
+        try:
+            index[int(stamp)] = name.strip()
+        except ValueError:
+            raise RoadSegError(f"frame index '{path}' line {number}: '{stamp}' is not a stamp in nanoseconds") from None
     return index
 
 
@@ -170,6 +179,7 @@ def score_masks(masks: dict[int, np.ndarray], index: dict[int, str], labels: Pat
 
 def record(
     out: Path,
+    *,
     overlay_topic: str = "road_overlay",
     mask_topic: str = "road_mask",
     count: int = 0,
@@ -182,8 +192,15 @@ def record(
     bag: Path | None = None,
     input_topic: str | None = DEFAULT_TOPIC,
 ) -> dict:
+    """Record until ``count`` overlays, ``idle_exit`` seconds of silence or Ctrl-C, then write what arrived (an
+    interrupted recording keeps its frames, GIF, bag and summary; ``summary['interrupted']`` says so)."""
     import rclpy
+    from rclpy.executors import ExternalShutdownException
 
+    frame_index = read_index(index) if index is not None else None  # a bad index fails now, not after recording
+    if labels is not None and not Path(labels).is_dir():
+        raise RoadSegError(f"label folder '{labels}' does not exist")
+    interrupted = False
     node = rclpy.create_node("record_overlay")
     with contextlib.ExitStack() as stack:
         bag_file = stack.enter_context(BagFile(bag, "mcap")) if bag is not None else None
@@ -202,14 +219,19 @@ def record(
                     break
             for _ in range(10):  # the node's last diagnostics and any mask still in flight
                 rclpy.spin_once(node, timeout_sec=0.05)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            interrupted = True  # keep what arrived: written below like a finished recording
         finally:
             node.destroy_node()
+        if not recorder.overlays and interrupted:
+            raise KeyboardInterrupt
         if not recorder.overlays:
             raise RoadSegError(
                 f"no frame arrived on '{overlay_topic}' within {timeout:.0f} s: is road_seg_node running "
                 "and is something publishing its 'image' topic?"
             )
     summary = {
+        "interrupted": interrupted,
         "frames_received": recorder.received,
         "unique_frames": len(recorder.overlays),
         "grids_received": recorder.grids_received,
@@ -219,8 +241,8 @@ def record(
     }
     if bag_file is not None:
         summary["bag"] = {"path": str(bag), "messages": dict(bag_file.counts)}
-    if labels is not None and index is not None:
-        rows = score_masks(recorder.masks, read_index(index), labels, dataset)
+    if labels is not None and frame_index is not None:
+        rows = score_masks(recorder.masks, frame_index, labels, dataset)
         summary["iou_per_frame"] = rows
         summary["mean_iou"] = float(np.mean([r["iou"] for r in rows])) if rows else None
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -232,9 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for PNGs, overlay.gif, overlay.mp4")
     parser.add_argument("--overlay-topic", default="road_overlay")
     parser.add_argument("--mask-topic", default="road_mask")
-    parser.add_argument("--count", type=int, default=0, help="stop after this many overlays (0 = until idle)")
-    parser.add_argument("--idle-exit", type=float, default=3.0, help="stop this many seconds after the last frame")
-    parser.add_argument("--timeout", type=float, default=120.0, help="give up if nothing arrives by then")
+    parser.add_argument(
+        "--count",
+        type=bounded_number(0, integer=True),
+        default=0,
+        help="stop after this many overlays (0 = until idle)",
+    )
+    parser.add_argument(
+        "--idle-exit",
+        type=bounded_number(0.0, above=True),
+        default=3.0,
+        help="stop this many seconds after the last frame",
+    )
+    parser.add_argument(
+        "--timeout", type=bounded_number(0.0, above=True), default=120.0, help="give up if nothing arrives by then"
+    )
     parser.add_argument("--labels", type=Path, default=None, help="label folder (KITTI semantic/ or CamVid *annot/)")
     parser.add_argument("--index", type=Path, default=None, help="frame_index.csv of the replayed bag")
     parser.add_argument("--dataset", choices=DATASETS, default="kitti")
@@ -251,22 +285,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = record(
             args.out,
-            args.overlay_topic,
-            args.mask_topic,
-            args.count,
-            args.idle_exit,
-            args.timeout,
-            args.labels,
-            args.index,
-            args.dataset,
-            args.grid_topic,
-            args.bag,
-            args.input_topic,
+            overlay_topic=args.overlay_topic,
+            mask_topic=args.mask_topic,
+            count=args.count,
+            idle_exit=args.idle_exit,
+            timeout=args.timeout,
+            labels=args.labels,
+            index=args.index,
+            dataset=args.dataset,
+            grid_topic=args.grid_topic,
+            bag=args.bag,
+            input_topic=args.input_topic,
         )
     except RoadSegError as error:
         print(f"record_overlay: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("record_overlay: interrupted before any frame arrived; nothing written", file=sys.stderr)
         return 130
     finally:
         if rclpy.ok():
@@ -279,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     if "bag" in summary:
         counts = ", ".join(f"{n} on {t}" for t, n in summary["bag"]["messages"].items())
         print(f"recorded bag '{summary['bag']['path']}': {counts}")
+    if summary["interrupted"]:
+        print("record_overlay: interrupted; what arrived until then was written", file=sys.stderr)
+        return 130
     return 0
 
 
