@@ -57,7 +57,7 @@ def test_colcon_build_installs_share_files_and_executables(tmp_path):
     executable = prefix / "lib" / "ros_road_seg" / "road_seg_node"
     assert os.access(executable, os.X_OK)
     site = next(prefix.glob("lib/python3*/site-packages"))
-    assert (site / "ros_road_seg" / "node.py").is_file()
+    assert (site / "ros_road_seg" / "node" / "node.py").is_file()
     assert not (site / "training").exists()  # the node installs without the TensorFlow half
     env = dict(os.environ, AMENT_PREFIX_PATH=str(prefix), PYTHONPATH=str(site))
     located = subprocess.run(

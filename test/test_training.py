@@ -447,4 +447,8 @@ def test_compare_reports_both_runs_and_their_kfold(tiny_run, tmp_path):
         assert 0.0 <= row["pooled_iou_full"] <= 1.0
     text = (out / "compare_tiny.md").read_text()
     assert "mean ± sd over folds" in text and (out / "compare_tiny.png").is_file()
-    assert compare_cli.main([str(run), "--dataset", "kitti", "--data", str(data), "--crossval", str(cv), str(cv)]) == 2
+    common = ["--dataset", "kitti", "--data", str(data), "--out", str(tmp_path / "elsewhere")]
+    assert compare_cli.main([str(run), *common, "--crossval", str(cv), str(cv)]) == 2  # bad arguments
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    assert compare_cli.main([str(tmp_path / "bad.onnx"), *common]) == 1  # a clear error, one line
+    assert not (tmp_path / "elsewhere").exists() or not any((tmp_path / "elsewhere").iterdir())

@@ -172,12 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     parser.add_argument("--grid", type=int, default=4, help="images in the grid PNG")
-    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--out", type=Path, required=True, help="folder for the report (.md, .json, .png)")
     parser.add_argument(
         "--crossval", type=Path, nargs="+", default=None, help="each run's training.crossval folder (same order)"
     )
     parser.add_argument("--name", default=None, help="file stem of the report (default compare_DATASET_SPLIT)")
     args = parser.parse_args(argv)
+    if args.crossval and len(args.crossval) != len(args.runs):
+        print(
+            f"error: --crossval needs one folder per run ({len(args.runs)}), got {len(args.crossval)}", file=sys.stderr
+        )
+        return 2
     try:
         report = compare(
             args.runs, args.dataset, args.data, args.split, args.out, args.grid, crossvals=args.crossval, name=args.name

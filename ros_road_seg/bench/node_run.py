@@ -24,8 +24,10 @@ def bench_node(
     memory_frames: int,
     inference_thread: bool = True,
     extra_parameters: dict | None = None,
+    watch: str = "road_overlay",
 ) -> dict:
-    """Publish ``frame`` to a real node process at each rate (0 = as fast as possible) and time the overlays."""
+    """Publish ``frame`` to a real node process at each rate (0 = as fast as possible) and time the arrivals on
+    ``watch`` (``road_overlay``, or ``road_mask`` alone: then nobody watches the overlay and the node skips it)."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -53,7 +55,7 @@ def bench_node(
 
     overlay_sub = node.create_subscription(
         Image,
-        "road_overlay",
+        watch,
         lambda msg: arrivals.append((time.time_ns(), stamp_to_ns(msg.header.stamp))),
         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     )
@@ -124,7 +126,10 @@ def _node_run(node, publisher, message, arrivals, diagnostics, rate: float, seco
         except ValueError:
             return -1
 
+    stages = {k: float(v) for k, v in after.items() if k.startswith("stage_")}
     return {
+        "stages": stages,
+        "outputs_live": after.get("outputs_live", "?"),
         "sent": sent,
         "received": len(ours),
         "received_ratio": len(ours) / max(sent, 1),

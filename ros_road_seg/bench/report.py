@@ -90,7 +90,32 @@ def markdown(report: dict) -> str:
                 f"{run['fps_out']:.1f} | {run['p50_ms']:.1f} | {run['p90_ms']:.1f} | {run['p99_ms']:.1f} | "
                 f"{run['max_ms']:.1f} | {run['node_dropped_stale']} | {run['node_lost_in_transport']} |"
             )
+        stages = [(rate, run["stages"]) for rate, run in node.items() if isinstance(run, dict) and run.get("stages")]
+        if stages:
+            lines += ["", "Where the node's time goes (p50 / p99 ms per stage, from its /diagnostics):", ""]
+            names = ["convert", "preprocess", "inference", "postprocess", "render", "publish"]
+            lines += ["| input rate | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+            for rate, values in stages:
+                cells = [
+                    f"{values[f'stage_{n}_p50_ms']:.1f} / {values[f'stage_{n}_p99_ms']:.1f}"
+                    if f"stage_{n}_p50_ms" in values
+                    else "-"
+                    for n in names
+                ]
+                lines.append(f"| {rate} | " + " | ".join(cells) + " |")
         memory = node.get("memory", {})
         if memory:
             lines += ["", "Node memory: " + ", ".join(f"{k} {v:.1f}" for k, v in memory.items() if v is not None)]
+    budget = report.get("budget")
+    if budget:
+        lines += [
+            "",
+            f"Latency budget at 30 Hz: p99 <= 1.25 x (raw p50 {budget['raw_p50_ms']:.1f} ms + 10 ms) = "
+            f"{budget['budget_p99_ms']:.1f} ms and >= 97 % served: "
+            + "; ".join(
+                f"{label}: p99 {v['p99_ms']:.1f} ms, {100 * v['received_ratio']:.1f} % -> "
+                f"{'within' if v['within_budget'] else 'OVER'}"
+                for label, v in budget["runs"].items()
+            ),
+        ]
     return "\n".join(lines) + "\n"

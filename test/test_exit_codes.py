@@ -1,0 +1,87 @@
+"""One exit-code convention for every command-line tool (README "Exit codes"): 0 ok, 1 a clear error (one line
+naming what is wrong), 2 bad arguments, 130 interrupted. Interrupts are covered where each tool's Ctrl-C is tested
+(train: test_training, record_overlay/bag_replay: their main()s, the node: test_launch / test_node_inputs)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ros_road_seg.core.errors import EXIT_ERROR, EXIT_USAGE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def exit_code(module: str, args: list[str]) -> int:
+    """main(args) of a training CLI in this process (TensorFlow already loaded): its return or SystemExit code."""
+    main = importlib.import_module(module).main
+    try:
+        return main(args)
+    except SystemExit as stop:  # argparse
+        return stop.code
+
+
+@pytest.mark.parametrize(
+    "module, usage_args, error_args",
+    [
+        ("training.train", ["--dataset", "kitti"], ["--dataset", "kitti", "--data", "MISSING", "--out", "OUT"]),
+        (
+            "training.crossval",
+            ["--dataset", "kitti", "--data", "MISSING", "--folds", "1", "--out", "OUT"],
+            ["--dataset", "kitti", "--data", "MISSING", "--out", "OUT"],
+        ),
+        ("training.evaluate", ["MODEL"], ["MISSING.onnx", "--dataset", "kitti", "--data", "MISSING"]),
+        ("training.export", ["RUN", "--out", "OUT", "--opset", "9"], ["MISSING", "--out", "OUT/m.onnx"]),
+        (
+            "training.quantize",
+            ["MODEL", "--out", "OUT", "--precision", "int4"],
+            ["MISSING.onnx", "--out", "OUT/q.onnx", "--precision", "fp16"],
+        ),
+        (
+            "training.distill",
+            ["--frames", "F", "--out", "OUT"],
+            ["--teacher", "MISSING.onnx", "--frames", "MISSING", "--out", "OUT"],
+        ),
+        (
+            "training.compare",
+            ["RUN", "--dataset", "kitti", "--data", "D"],
+            ["MISSING.onnx", "--dataset", "kitti", "--data", "MISSING", "--out", "OUT"],
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.startswith("training") else "",
+)  # fmt: skip
+def test_training_tools_exit_2_on_bad_arguments_and_1_on_a_clear_error(
+    tmp_path, capsys, module, usage_args, error_args
+):
+    names = {"MISSING": str(tmp_path / "missing"), "MISSING.onnx": str(tmp_path / "missing.onnx")}
+    names.update(OUT=str(tmp_path / "out"), **{"OUT/m.onnx": str(tmp_path / "out" / "m.onnx")})
+    names.update(**{"OUT/q.onnx": str(tmp_path / "out" / "q.onnx")})
+
+    def fill(args: list[str]) -> list[str]:
+        return [names.get(a, a) for a in args]
+
+    assert exit_code(module, fill(usage_args)) == EXIT_USAGE
+    capsys.readouterr()
+    assert exit_code(module, fill(error_args)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.strip().startswith("error:") and "Traceback" not in err, err
+
+
+def test_bench_fails_with_one_line_on_a_bad_model(tmp_path):
+    """Before: a traceback."""
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    result = subprocess.run(
+        [sys.executable, "-m", "ros_road_seg.bench", "--model", str(tmp_path / "bad.onnx"), "--node-rates"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
+    assert "bench: error:" in result.stderr and "Traceback" not in result.stderr
