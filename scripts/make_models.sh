@@ -1,16 +1,55 @@
 #!/usr/bin/env bash
 # Reproduces every shipped model (models/README.md), its k-fold figures, the comparison reports and the CamVid
-# held-out-sequence check. CPU only: about 8 hours on 2 cores. CAMVID and KITTI point at the data.
+# held-out-sequence check. CPU only: about 10 hours on 2 cores, in resumable pieces (a crossval continues its
+# folds, a finished step is skipped), so it can run in <= 3-hour sessions. CAMVID, KITTI, UNLABELLED, WEIGHTS point
+# at the data and the pretrained weights.
 #
-# Recipe of the shipped models: two CamVid stages (road from 367 frames), then a KITTI stage that mixes a quarter
-# of CamVid into every epoch (each KITTI frame 4x per epoch, strong augmentation, BatchNorm frozen, Adam 3e-4
-# cosine, 30 epochs, last epoch kept). The 5 demo/test frames 000000-000004 are never trained on.
+# Default (KITTI-shaped 192x608, part 0): the Intel road network (OpenVINO IR, read by training.pretrained) is
+# fine-tuned on KITTI + a quarter of CamVid -> the teacher; its soft road probabilities on the 128 unlabelled KITTI
+# road frames + the KITTI labels + a fifth of CamVid train a U-Net decoder on the teacher's encoder -> the student,
+# shipped as the default. In k-fold, fold k's teacher is trained without fold k ('{fold}' in the paths).
+# Small option (224x224, parts 1-5): two CamVid stages, then a KITTI stage that mixes a quarter of CamVid into every
+# epoch (each KITTI frame 4x per epoch, strong augmentation, BatchNorm frozen, Adam 3e-4 cosine, 30 epochs, last
+# epoch kept). The 5 demo/test frames 000000-000004 are never trained on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
 CAMVID="${CAMVID:-../shared/data/camvid}"
 KITTI="${KITTI:-../shared/data/kitti_semantics}"
+UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
 DEMO_FRAMES='00000[0-4]_10'
+
+# 0. The default: Intel teacher -> soft labels -> U-Net student on the teacher's encoder (192x608).
+teacher=(--dataset kitti --data "$KITTI" --model intel_road --input-size 192 608 --augment strong --repeat 4
+  --mix "camvid:$CAMVID:0.25" --epochs 20 --lr 3e-4 --batch-size 8 --quiet)
+student=(--dataset kitti --data "$KITTI" --input-size 192 608 --augment strong --repeat 2 --mix "camvid:$CAMVID:0.2"
+  --epochs 25 --lr 1e-3 --batch-size 8 --quiet)
+python -m training.export --intel-ir "${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml" \
+    --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
+python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher
+for k in 1 2 3 4; do
+  [ -f runs/cv_teacher/fold$k/model.onnx ] || python -m training.export runs/cv_teacher/fold$k --out runs/cv_teacher/fold$k/model.onnx
+  [ -f runs/soft_teacher/fold$k/teacher.json ] || python -m training.distill --teacher runs/cv_teacher/fold$k/model.onnx \
+      --frames "$UNLABELLED" --out runs/soft_teacher/fold$k
+done
+python -m training.crossval --folds 4 --model intel_unet --encoder-from 'runs/cv_teacher/fold{fold}/best.keras' \
+    "${student[@]}" --mix 'soft:runs/soft_teacher/fold{fold}:0.35' --out runs/cv_intel_unet
+python -m training.crossval --folds 4 --model intel_unetpp --deep-supervision \
+    --encoder-from 'runs/cv_teacher/fold{fold}/best.keras' "${student[@]}" --mix 'soft:runs/soft_teacher/fold{fold}:0.35' \
+    --out runs/cv_intel_unetpp
+[ -f runs/teacher_kitti/model.onnx ] || { python -m training.train "${teacher[@]}" --val 0 --exclude "$DEMO_FRAMES" \
+    --out runs/teacher_kitti && python -m training.export runs/teacher_kitti --out runs/teacher_kitti/model.onnx; }
+[ -f runs/soft_teacher/final/teacher.json ] || python -m training.distill --teacher runs/teacher_kitti/model.onnx \
+    --frames "$UNLABELLED" --out runs/soft_teacher/final
+[ -f runs/intel_unet_kitti/best.keras ] || python -m training.train "${student[@]}" --model intel_unet \
+    --encoder-from runs/teacher_kitti/best.keras --mix soft:runs/soft_teacher/final:0.35 --val 0 \
+    --exclude "$DEMO_FRAMES" --out runs/intel_unet_kitti
+python -m training.export runs/intel_unet_kitti --out models/intel_unet_kitti.onnx
+python -m training.quantize models/intel_unet_kitti.onnx --precision fp16 --out models/intel_unet_kitti_fp16.onnx
+python -m training.quantize models/intel_unet_kitti.onnx --calib "$UNLABELLED" --out models/intel_unet_kitti_int8.onnx \
+    --fp16-sibling intel_unet_kitti_fp16.onnx
+cp runs/teacher_kitti/model.onnx models/intel_road_kitti.onnx       # the fine-tuned teacher, a comparison row
+bash scripts/camvid_heldout.sh                                        # CamVid held-out sequences, the whole recipe
 camvid1=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 1e-3 --seed 0 --quiet --augment full)
 camvid2=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 3e-4 --seed 0 --quiet --augment flip)
 kitti=(--augment strong --repeat 4 --mix "camvid:$CAMVID:0.25" --freeze-batchnorm --epochs 30 --lr 3e-4
@@ -42,10 +81,11 @@ for run in unet16_kitti unetpp8ds_kitti; do
   python -m training.evaluate "runs/$run/model.onnx" --dataset kitti --data sample_data/kitti --split all --birds-eye \
       --out "runs/$run"
 done
-python -m training.quantize runs/unet16_kitti/model.onnx --calib "$CAMVID/train" --out runs/unet16_kitti/model_int8.onnx
+python -m training.quantize runs/unet16_kitti/model.onnx --calib "$CAMVID/train" --out runs/unet16_kitti/model_int8.onnx \
+    --fp16-sibling unet16_kitti_fp16.onnx
 python -m training.quantize runs/unet16_kitti/model.onnx --precision fp16 --out runs/unet16_kitti/model_fp16.onnx
 
-cp runs/unet16_kitti/model_int8.onnx models/unet16_kitti_int8.onnx          # the default (road_seg_default.onnx)
+cp runs/unet16_kitti/model_int8.onnx models/unet16_kitti_int8.onnx          # the small 224x224 option
 cp runs/unet16_kitti/model.onnx models/unet16_kitti.onnx
 cp runs/unet16_kitti/model_fp16.onnx models/unet16_kitti_fp16.onnx
 python -c "import keras; keras.saving.load_model('runs/unet16_kitti/best.keras', compile=False).save('models/unet16_kitti.keras')"

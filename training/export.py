@@ -199,9 +199,34 @@ def export(
     return metadata
 
 
+def export_intel_zero_shot(ir: Path, input_size: tuple[int, int], out: Path) -> dict:
+    """Intel's road model as it comes (no training), under the project's contract: the off-the-shelf comparison row
+    (``road_seg.never_trained_on = all``: it saw no frame of this project)."""
+    from training.pretrained.intel_road import LICENCE, intel_road_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        intel_road_model(ir, input_size).save(folder / "best.keras")
+        (folder / "config.json").write_text(
+            json.dumps({"architecture": "intel_road", "dataset": "none (zero-shot: Intel's own road data)"})
+        )
+        extra = {
+            "source": f"Intel Open Model Zoo road-segmentation-adas-0001, converted from '{ir.name}' by "
+            "training.pretrained; zero-shot",
+            "licence": LICENCE,
+            "never_trained_on": "all",
+            "base_filters": "n/a (Intel's own widths)",
+        }
+        return export(folder, out, extra_metadata=extra)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    parser.add_argument("run", type=Path, help="run folder (its best.keras) or a .keras file")
+    parser.add_argument("run", type=Path, nargs="?", help="run folder (its best.keras) or a .keras file")
+    parser.add_argument(
+        "--intel-ir", type=Path, default=None, help="instead of a run: Intel's road model IR as it comes (zero-shot)"
+    )
+    parser.add_argument("--input-size", type=int, nargs=2, default=(192, 608), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prune", type=int, default=None, metavar="LEVEL", help="UNet++: export head L1..L4 only")
     parser.add_argument("--opset", type=int, default=17)
@@ -215,8 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: 17 or newer is required")
+    if (args.run is None) == (args.intel_ir is None):
+        parser.error("give a run folder / .keras file, or --intel-ir (one of the two)")
     try:
-        metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
+        if args.intel_ir is not None:
+            metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size), args.out)
+        else:
+            metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
     except (RoadSegError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
