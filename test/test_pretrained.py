@@ -147,3 +147,59 @@ def test_encoder_models_refuse_sizes_off_the_network_stride():
 
     with pytest.raises(ValueError, match="multiples of 32"):
         build_model("intel_unet", (100, 96, 3), pretrained=INTEL_IR)
+
+
+EFFNET = ROOT.parent / "shared" / "weights" / "efficientnet_lite0_imagenet" / "efficientnet_lite0_imagenet.npz"
+
+
+def torch_efficientnet_lite0(weights: dict):
+    """The reference: the original arrays run by PyTorch's own convolutions, TF-"SAME" padding, BN eps 1e-3."""
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    t = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in weights.items() if v.ndim}
+
+    def same_conv(x, w, stride, groups=1):
+        k = w.shape[-1]
+        pads = []
+        for size in x.shape[-2:][::-1]:
+            out = -(-size // stride)
+            total = max((out - 1) * stride + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return f.conv2d(f.pad(x, pads), w, stride=stride, groups=groups)
+
+    def bn(x, key):
+        return f.batch_norm(x, t[f"{key}.running_mean"], t[f"{key}.running_var"], t[f"{key}.weight"], t[f"{key}.bias"],
+                            eps=1e-3)  # fmt: skip
+
+    def forward(x):
+        x = f.relu6(bn(same_conv(x, t["_conv_stem.weight"], 2), "_bn0"))
+        for i in range(16):
+            key, stride, inp = f"_blocks.{i}", 2 if i in (1, 3, 5, 11) else 1, x
+            if f"{key}._expand_conv.weight" in t:
+                x = f.relu6(bn(same_conv(x, t[f"{key}._expand_conv.weight"], 1), f"{key}._bn0"))
+            dw = t[f"{key}._depthwise_conv.weight"]
+            x = f.relu6(bn(same_conv(x, dw, stride, groups=dw.shape[0]), f"{key}._bn1"))
+            x = bn(same_conv(x, t[f"{key}._project_conv.weight"], 1), f"{key}._bn2")
+            if stride == 1 and inp.shape[1] == x.shape[1]:
+                x = x + inp
+        x = f.relu6(bn(same_conv(x, t["_conv_head.weight"], 1), "_bn1")).mean(dim=(2, 3))
+        return f.linear(x, t["_fc.weight"], t["_fc.bias"])
+
+    return forward
+
+
+@pytest.mark.skipif(not EFFNET.is_file(), reason=f"EfficientNet-Lite0 weights not at {EFFNET} (../shared absent)")
+def test_efficientnet_lite0_reader_matches_pytorch():
+    """Parity with PyTorch running the original arrays (skips without torch, which is no project dependency)."""
+    torch = pytest.importorskip("torch")
+    from training.pretrained.efficientnet_lite import efficientnet_lite0_classifier, load_npz
+
+    rgb = np.random.default_rng(5).random((1, 64, 96, 3), dtype=np.float32)
+    keras_logits = np.asarray(efficientnet_lite0_classifier(EFFNET, (64, 96))(rgb))
+    normalised = torch.from_numpy(((rgb * 255.0 - 127.0) / 128.0).transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        reference = torch_efficientnet_lite0(load_npz(EFFNET))(normalised).numpy()
+    difference = np.abs(keras_logits - reference).max()
+    print(f"\n[parity] EfficientNet-Lite0 Keras vs PyTorch logits: max |diff| {difference:.2e}")
+    assert keras_logits.shape == reference.shape == (1, 1000)
+    assert difference <= TOLERANCE
