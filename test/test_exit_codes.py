@@ -85,3 +85,19 @@ def test_bench_fails_with_one_line_on_a_bad_model(tmp_path):
     )
     assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
     assert "bench: error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_recipe_is_frozen_and_refuses_nonsense_numbers(tmp_path):
+    """The Recipe is built once from the command line and handed to library code; NaN or 0 never gets that far."""
+    import dataclasses
+
+    from training.recipe import Recipe
+
+    recipe = Recipe(dataset="kitti", data=tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.lr = 1.0
+    for field, value in (("lr", float("nan")), ("epochs", 0), ("look_alike_weight", 0.3 - 0.3), ("repeat", 0)):
+        with pytest.raises(ValueError, match=field.replace("_", "-")):
+            Recipe(dataset="kitti", data=tmp_path, **{field: value})
+    args = ["--dataset", "kitti", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--lr", "nan"]
+    assert exit_code("training.train", args) == EXIT_USAGE

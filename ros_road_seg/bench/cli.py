@@ -28,7 +28,7 @@ from ros_road_seg.core.image_files import read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import PROVIDER_CHOICES
 from ros_road_seg.core.paths import apply_fastdds_profile, default_model_path, share_directory
-from ros_road_seg.core.segmenter import Segmenter
+from ros_road_seg.core.segmenter import Segmenter, resize_mask
 from ros_road_seg.core.stats import rss_mb, summarize_ms, time_calls
 
 SWEEP = {"640x480": (480, 640), "1242x375": (375, 1242), "1920x1080": (1080, 1920)}
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = []
     if args.labels and Path(args.labels).is_dir():
         labels = [road_masks(read_label(p), "kitti")[0] for p in sorted(Path(args.labels).glob("*.png"))]
-        labels = [cv2.resize(m, (1242, 375), interpolation=cv2.INTER_NEAREST) for m in labels]
+        labels = [resize_mask(m, (375, 1242)) for m in labels]
         if len(labels) != len(kitti_frames):
             labels = []
     report["variants"] = compare_variants(segmenter, kitti_frames, labels, args.iterations)
