@@ -47,3 +47,24 @@ def kitti_frame():
     from ros_road_seg.core.image_files import read_rgb_file
 
     return read_rgb_file(SAMPLE_KITTI / "image_2" / "000000_10.png")
+
+
+@pytest.fixture(scope="session")
+def colcon_workspace(tmp_path_factory) -> Path:
+    """A colcon workspace with a copy of this package, built once per test session (test_package and test_launch
+    share it); returns the workspace root (``install/`` inside)."""
+    import shutil
+    import subprocess
+
+    root = tmp_path_factory.mktemp("ws")
+    shutil.copytree(
+        ROOT,
+        root / "src" / "ros_road_seg",
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "install", "log", "runs", "__pycache__", "*.egg-info", "demo_output"
+        ),
+    )
+    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
+    build = subprocess.run([colcon, "build"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return root

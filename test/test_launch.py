@@ -72,8 +72,8 @@ def test_every_console_script_resolves():
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> dict:
-    """A colcon workspace with a copy of this package, built; returns the environment of its setup.sh."""
+def workspace(colcon_workspace) -> dict:
+    """The session's colcon workspace (conftest, built once); returns the environment of its setup.sh."""
     try:
         import launch_ros  # noqa: F401
     except ImportError:
@@ -81,17 +81,7 @@ def workspace(tmp_path_factory) -> dict:
     ros2 = shutil.which("ros2") or str(Path(sys.executable).parent / "ros2")
     if not Path(ros2).is_file():
         pytest.skip("the ros2 command (ros2cli) is not installed")
-    tmp = tmp_path_factory.mktemp("ws")
-    shutil.copytree(
-        ROOT,
-        tmp / "src" / "ros_road_seg",
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "build", "install", "log", "runs", "__pycache__", "*.egg-info", "demo_output"
-        ),
-    )
-    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
-    build = subprocess.run([colcon, "build"], cwd=tmp, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stdout + build.stderr
+    tmp = colcon_workspace
     dump = subprocess.run(
         ["bash", "-c", ". install/setup.sh && env -0"], cwd=tmp, capture_output=True, timeout=60, check=True
     )

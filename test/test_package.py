@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,36 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_colcon_build_installs_share_files_and_executables(tmp_path):
-    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
-    source = tmp_path / "src" / "ros_road_seg"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "build", "install", "log", "runs", "__pycache__", "*.egg-info", "demo_output"
-        ),
-    )
-    result = subprocess.run(
-        [
-            colcon,
-            "--log-base",
-            str(tmp_path / "log"),
-            "build",
-            "--base-paths",
-            str(tmp_path / "src"),
-            "--build-base",
-            str(tmp_path / "build"),
-            "--install-base",
-            str(tmp_path / "install"),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    prefix = tmp_path / "install" / "ros_road_seg"
+def test_colcon_build_installs_share_files_and_executables(colcon_workspace, tmp_path):
+    prefix = colcon_workspace / "install" / "ros_road_seg"
     share = prefix / "share" / "ros_road_seg"
     for relative in (
         "package.xml",
