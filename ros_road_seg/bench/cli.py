@@ -23,6 +23,7 @@ from ros_road_seg.bench.course import course_pipeline
 from ros_road_seg.bench.node_run import bench_node
 from ros_road_seg.bench.report import machine, markdown
 from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
+from ros_road_seg.core import kitti_camera
 from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.image_files import read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
@@ -87,12 +88,12 @@ NODE_MODES = {
         True,
         {
             "publish_grid": True,
-            "camera_fx": 721.5377,
-            "camera_fy": 721.5377,
-            "camera_cx": 609.5593,
-            "camera_cy": 172.854,
-            "camera_image_width": 1242,
-            "camera_image_height": 375,
+            "camera_fx": kitti_camera.FULL.fx,
+            "camera_fy": kitti_camera.FULL.fy,
+            "camera_cx": kitti_camera.FULL.cx,
+            "camera_cy": kitti_camera.FULL.cy,
+            "camera_image_width": kitti_camera.FULL.width,
+            "camera_image_height": kitti_camera.FULL.height,
         },
         "road_overlay",
     ),
@@ -127,7 +128,6 @@ def core_rows(segmenter: Segmenter, args) -> list[dict]:
 
 def grid_row(segmenter: Segmenter, frames: list[np.ndarray], iterations: int) -> dict:
     """e) mask -> OccupancyGrid cells with the KITTI camera on the default 0.1 m, 40 m x 30 m grid."""
-    from ros_road_seg.core import kitti_camera
     from ros_road_seg.core.ground_grid import GridSpec, GroundProjector
 
     projector = GroundProjector(kitti_camera.FULL, kitti_camera.MOUNTING, GridSpec())

@@ -60,6 +60,10 @@ def bench_node(
         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     )
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    if parameters.get("publish_grid"):  # the node projects the grid only while someone watches it
+        from nav_msgs.msg import OccupancyGrid
+
+        node.create_subscription(OccupancyGrid, "road_grid", lambda msg: None, QoSProfile(depth=1))
     publisher = node.create_publisher(Image, "image", qos_profile_sensor_data)
     message = array_to_image_msg(frame, "rgb8")
     message.header.frame_id = "camera_color_left"
