@@ -121,7 +121,11 @@ def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):
     order = pixels.dtype.byteorder
     msg.is_bigendian = int(order == ">" or (order == "=" and sys.byteorder == "big"))
     msg.step = int(pixels.strides[0])
-    msg.data = array.array("B", pixels.tobytes())  # array.array: rclpy copies it in one go, not per element
+    data = array.array("B")
+    data.frombytes(
+        pixels.reshape(-1).view(np.uint8).data
+    )  # one copy (tobytes() then array() made two); rclpy takes array.array in one go
+    msg.data = data
     return msg
 
 
