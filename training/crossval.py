@@ -56,19 +56,18 @@ def teachers_of(recipe: Recipe) -> list[dict]:
         if label_spec(source.dataset).soft:
             manifest = json.loads((Path(source.path) / SOFT_MANIFEST).read_text())
             teachers += [{**t, "soft_labels": str(source.path)} for t in manifest["teachers"]]
-    if (
-        recipe.encoder_from is not None
-    ):  # an encoder fine-tuned elsewhere is a teacher too: it must not have seen the fold
-        config_path = Path(recipe.encoder_from).parent / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    # weights trained elsewhere are teachers too: an --encoder-from or --init-from model must not have seen the fold
+    for flag, source in (("--encoder-from", recipe.encoder_from), ("--init-from", recipe.init_from)):
+        if source is None:
+            continue
+        folder = Path(source) if Path(source).is_dir() else Path(source).parent
+        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
         if "train_names" not in config:
-            raise RoadSegError(f"--encoder-from '{recipe.encoder_from}': no config.json with train_names beside it")
+            if flag == "--init-from":
+                continue  # a shipped .keras without its run folder: its model card says what it saw
+            raise RoadSegError(f"{flag} '{source}': no config.json with train_names beside it")
         teachers.append(
-            {
-                "model": str(recipe.encoder_from),
-                "trained_on_names": " ".join(config["train_names"]),
-                "soft_labels": "(encoder weights)",
-            }
+            {"model": str(source), "trained_on_names": " ".join(config["train_names"]), "soft_labels": f"({flag})"}
         )
     return teachers
 

@@ -82,7 +82,7 @@ def initial_model(recipe: Recipe, checkpoint: Path | None = None) -> keras.Model
             model = with_input_size(model, tuple(recipe.input_size))
         if recipe.freeze_batchnorm:
             freeze_batch_norm(model)
-        return model
+        return _with_encoder(model, recipe)
     model = build_model(
         recipe.model,
         (*(recipe.input_size or (224, 224)), 3),
@@ -93,6 +93,11 @@ def initial_model(recipe: Recipe, checkpoint: Path | None = None) -> keras.Model
         course_head=recipe.course_head,
         pretrained=recipe.pretrained,
     )
+    return _with_encoder(model, recipe)
+
+
+def _with_encoder(model: keras.Model, recipe: Recipe) -> keras.Model:
+    """``--encoder-from``: the encoder's weights from a (fine-tuned) network that shares its layers."""
     if recipe.encoder_from is not None:
         copied = copy_encoder_weights(load_keras_model(recipe.encoder_from), model)
         print(f"encoder: {copied} layers' weights from '{recipe.encoder_from}'", flush=True)
