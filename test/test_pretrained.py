@@ -119,13 +119,16 @@ def test_encoder_unets_train_and_export_under_the_contract(tmp_path, architectur
     assert describe_model(model)["architecture"] == architecture
     assert [tuple(o.shape) for o in model.outputs] == [(None, 64, 96, 1)] * (2 if nested else 1)
     teacher = intel_road_model(INTEL_IR, (64, 96))
+    images = np.random.default_rng(3).random((2, 64, 96, 3), dtype=np.float32)
+    untrained = model(images)
+    for head in untrained if nested else [untrained]:  # the correction starts at zero: the teacher's answer
+        assert np.abs(np.asarray(head) - np.asarray(teacher(images))).max() <= 1e-5
     stem = teacher.get_layer("intel_L0000_Conv2d_BN_WithoutBiases")
     stem.set_weights([w + 1.0 for w in stem.get_weights()])  # a "fine-tuned" teacher differs from the IR
     assert copy_encoder_weights(teacher, model) > 20
     for got, want in zip(model.get_layer(stem.name).get_weights(), stem.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
     compile_model(model, "bce_dice", 1e-3)
-    images = np.random.default_rng(3).random((2, 64, 96, 3), dtype=np.float32)
     targets = np.stack([np.ones((2, 64, 96)), np.ones((2, 64, 96))], axis=-1).astype(np.float32)
     model.fit(images, (targets, targets) if nested else targets, epochs=1, verbose=0)  # trainable end to end
     if nested:

@@ -148,12 +148,15 @@ def build_unet_plus_plus(
     return keras.Model(inputs, heads if deep_supervision else heads[0], name=name)
 
 
-def _encoder_head(x, input_size: tuple[int, int], name: str):
-    """1x1 road logit at the finest decoder level, bilinear to the input size, sigmoid: one head of the decoder."""
-    logit = layers.Conv2D(1, 1, name=f"{name}_logit")(x)
+def _encoder_head(x, input_size: tuple[int, int], name: str, prior_logit):
+    """One head of the decoder: a 1x1 road logit at the finest decoder level, bilinear to the input size, added to
+    the pretrained network's own road logit, sigmoid. The 1x1 starts at zero, so training starts from the pretrained
+    network's answer and the decoder learns the correction (no epochs spent relearning what the network knew)."""
+    logit = layers.Conv2D(1, 1, kernel_initializer="zeros", name=f"{name}_logit")(x)
     factor = (input_size[0] // x.shape[1], input_size[1] // x.shape[2])
     if factor != (1, 1):
         logit = layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_upsample")(logit)
+    logit = layers.Add(name=f"{name}_plus_prior")([prior_logit, logit])
     return layers.Activation("sigmoid", name=name)(logit)
 
 
@@ -170,7 +173,8 @@ def build_encoder_unet(
     U-Net: from the coarsest stage up, ``up_block`` -> concat the stage's skip -> ``conv_block``. UNet++: the nested
     nodes X(i,j) of :func:`build_unet_plus_plus` with the encoder's stages as the backbone column X(i,0); heads on
     X(0,1..) (deep supervision, prunable by :func:`prune_unet_plus_plus`). Both end at half the input size, then a
-    1x1 logit upsampled bilinearly to the input: the same encoder, data and head, so a comparison is fair.
+    1x1 logit upsampled bilinearly to the input and added to the pretrained network's own road logit
+    (:func:`_encoder_head`): the same encoder, data and head, so a comparison is fair.
     """
     if encoder != "intel":
         raise ValueError(f"encoder '{encoder}' is not one of: intel")
@@ -179,7 +183,7 @@ def build_encoder_unet(
     from training.pretrained.intel_road import DEFAULT_IR, intel_encoder
 
     inputs = keras.Input(shape=input_shape, name="image")
-    stages = intel_encoder(inputs, weights or DEFAULT_IR)
+    stages, prior = intel_encoder(inputs, weights or DEFAULT_IR)
     if len(decoder_filters) != len(stages):
         raise ValueError(f"decoder_filters {decoder_filters}: need one width per encoder stage ({len(stages)})")
     size = tuple(input_shape[:2])
@@ -190,7 +194,7 @@ def build_encoder_unet(
             x = up_block(x, decoder_filters[level], f"decoder_stage{level}")
             x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([stages[level], x])
             x = conv_block(x, decoder_filters[level], f"decoder_stage{level}")
-        return keras.Model(inputs, _encoder_head(x, size, "road_probability"), name="intel_unet")
+        return keras.Model(inputs, _encoder_head(x, size, "road_probability", prior), name="intel_unet")
     nodes = {(level, 0): stage for level, stage in enumerate(stages)}
     for column in range(1, deepest + 1):
         for level in range(deepest + 1 - column):
@@ -200,7 +204,7 @@ def build_encoder_unet(
             )
             nodes[(level, column)] = conv_block(merged, decoder_filters[level], f"x{level}{column}")
     head_levels = range(1, deepest + 1) if deep_supervision else [deepest]
-    heads = [_encoder_head(nodes[(0, level)], size, f"head_l{level}") for level in head_levels]
+    heads = [_encoder_head(nodes[(0, level)], size, f"head_l{level}", prior) for level in head_levels]
     return keras.Model(inputs, heads if deep_supervision else heads[0], name="intel_unetpp")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from training.pretrained.layers import ScaleChannels, SumChannels
+from training.pretrained.layers import ProbabilityLogit, ScaleChannels, SumChannels
 from training.pretrained.openvino_ir import IrGraph, ir_tensors, read_ir
 
 DEFAULT_IR = Path("../shared/weights/road-segmentation-adas-0001/road-segmentation-adas-0001.xml")
@@ -50,8 +50,10 @@ def intel_road_model(xml_path: str | Path = DEFAULT_IR, input_size: tuple[int, i
     return keras.Model(inputs, road, name="intel_road")
 
 
-def intel_encoder(inputs, xml_path: str | Path = DEFAULT_IR) -> list:
-    """The encoder's feature maps at 1/2, 1/4 and 1/8 of ``inputs`` (RGB [0, 1]), with Intel's trained weights."""
+def intel_encoder(inputs, xml_path: str | Path = DEFAULT_IR) -> tuple[list, object]:
+    """(the encoder's feature maps at 1/2, 1/4 and 1/8 of ``inputs`` (RGB [0, 1]), the whole network's road logit
+    at the input size), with Intel's trained weights."""
     check_input_size(tuple(inputs.shape[1:3]))
-    _, tensors = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
-    return [tensors[name] for name in ENCODER_STAGES]
+    softmax, tensors = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
+    road = SumChannels(ROAD_CLASSES, name=f"{PREFIX}road")(softmax)
+    return [tensors[name] for name in ENCODER_STAGES], ProbabilityLogit(name=f"{PREFIX}road_logit")(road)

@@ -83,3 +83,15 @@ class SumChannels(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class ProbabilityLogit(keras.layers.Layer):
+    """log(p / (1 - p)) of a probability map, clipped to [1e-6, 1 - 1e-6]: a pretrained network's answer as the
+    logit a learnt correction is added to."""
+
+    def call(self, p):
+        from keras import ops
+
+        p = ops.clip(p, 1e-6, 1.0 - 1e-6)
+        return ops.log(p) - ops.log(1.0 - p)
