@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import exit_codes
 from ros_road_seg.core.segmenter import Segmenter, blend_overlay
 from ros_road_seg.core.stats import summarize_ms, time_calls
 from training.data import DATASETS, load_sample
@@ -165,6 +165,7 @@ def write_grid(
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
+@exit_codes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__)
     parser.add_argument("runs", type=Path, nargs="+", help="run folders (or .onnx files), usually U-Net then UNet++")
@@ -183,16 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             f"error: --crossval needs one folder per run ({len(args.runs)}), got {len(args.crossval)}", file=sys.stderr
         )
         return 2
-    try:
-        report = compare(
-            args.runs, args.dataset, args.data, args.split, args.out, args.grid, crossvals=args.crossval, name=args.name
-        )
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    report = compare(
+        args.runs, args.dataset, args.data, args.split, args.out, args.grid, crossvals=args.crossval, name=args.name
+    )
     print(markdown(report, f"{args.dataset} {args.split}"))
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.segmenter import Segmenter, resize_probability
 from training.data import SOFT_MANIFEST
@@ -65,19 +65,14 @@ def distill(teacher_paths: list[Path], frames: Path, out: Path) -> dict:
     return manifest
 
 
+@exit_codes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.distill", description=__doc__)
     parser.add_argument("--teacher", type=Path, nargs="+", required=True, help="teacher ONNX models (averaged)")
     parser.add_argument("--frames", type=Path, required=True, help="folder of unlabelled frames")
     parser.add_argument("--out", type=Path, required=True, help="soft-label folder")
     args = parser.parse_args(argv)
-    try:
-        manifest = distill(args.teacher, args.frames, args.out)
-    except (RoadSegError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    manifest = distill(args.teacher, args.frames, args.out)
     print(f"wrote {len(manifest['names'])} soft labels from {len(manifest['teachers'])} teacher(s) to '{args.out}'")
     return 0
 

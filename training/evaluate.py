@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.model import DEFAULT_THRESHOLD
 from ros_road_seg.core.scoring import BirdsEye, add_counts, pooled_iou, score_frame, sweep_counts
 from ros_road_seg.core.segmenter import Segmenter, preprocess
@@ -159,6 +159,7 @@ def markdown_table(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@exit_codes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     parser.add_argument("model", type=Path, help=".onnx, .keras or a run folder (its best.keras)")
@@ -175,17 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for eval.json and eval.md")
     args = parser.parse_args(argv)
-    try:
-        probability_fn, input_size, description = load_probability_fn(args.model)
-        samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
-        threshold = description["threshold"] if args.threshold is None else args.threshold
-        result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye)
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    probability_fn, input_size, description = load_probability_fn(args.model)
+    samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
+    threshold = description["threshold"] if args.threshold is None else args.threshold
+    result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye)
     result.update(model=str(args.model), dataset=args.dataset, split=args.split, **{"model_info": description})
     table = markdown_table(result, f"{args.model} on {args.dataset} {args.split}")
     print(table)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.model import DEFAULT_NORMALISATION, DEFAULT_THRESHOLD, METADATA_PREFIX
 
 PARITY_TOLERANCE = 1e-4
@@ -220,6 +220,7 @@ def export_intel_zero_shot(ir: Path, input_size: tuple[int, int], out: Path) -> 
         return export(folder, out, extra_metadata=extra)
 
 
+@exit_codes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
     parser.add_argument("run", type=Path, nargs="?", help="run folder (its best.keras) or a .keras file")
@@ -242,17 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--opset {args.opset}: 17 or newer is required")
     if (args.run is None) == (args.intel_ir is None):
         parser.error("give a run folder / .keras file, or --intel-ir (one of the two)")
-    try:
-        if args.intel_ir is not None:
-            metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size), args.out)
-        else:
-            metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    if args.intel_ir is not None:
+        metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size), args.out)
+    else:
+        metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
         f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.model import FP16_SIBLING_KEY, METADATA_PREFIX
 from ros_road_seg.core.segmenter import Segmenter, preprocess
@@ -92,6 +92,7 @@ def convert_fp16(model: Path, out: Path) -> dict:
     return metadata
 
 
+@exit_codes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.quantize", description=__doc__)
     parser.add_argument("model", type=Path, help="float32 ONNX model from training.export")
@@ -106,22 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         help="int8: the FP16 model beside it that GPU providers should run instead (written into the metadata)",
     )
     args = parser.parse_args(argv)
-    try:
-        if args.precision == "int8":
-            if args.calib is None:
-                parser.error("--calib is required for int8")
-            quantize_int8(args.model, args.calib, args.out, args.calib_count)
-            if args.fp16_sibling:
-                _write_metadata(args.out, {**_metadata(args.out), FP16_SIBLING_KEY: args.fp16_sibling})
-        else:
-            convert_fp16(args.model, args.out)
-        Segmenter(args.out, providers="cpu")  # the result must load through the node's core
-    except (RoadSegError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    if args.precision == "int8":
+        if args.calib is None:
+            parser.error("--calib is required for int8")
+        quantize_int8(args.model, args.calib, args.out, args.calib_count)
+        if args.fp16_sibling:
+            _write_metadata(args.out, {**_metadata(args.out), FP16_SIBLING_KEY: args.fp16_sibling})
+    else:
+        convert_fp16(args.model, args.out)
+    Segmenter(args.out, providers="cpu")  # the result must load through the node's core
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {args.precision})")
     return 0
 

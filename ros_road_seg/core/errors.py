@@ -1,5 +1,11 @@
 """The project's own error types: every expected failure is one of these, with a message naming what is wrong."""
 
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
 
 class RoadSegError(Exception):
     """Base class: an input, model or setting the package cannot use; the message names it."""
@@ -30,3 +36,21 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # a clear error: the message names the file, topic, field or setting
 EXIT_USAGE = 2  # bad arguments (argparse's own code)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT; what was finished is kept
+
+
+def exit_codes(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a tool's ``main``: a RoadSegError, missing file or bad value becomes one ``error: ...`` line and
+    EXIT_ERROR, Ctrl-C becomes EXIT_INTERRUPTED; argparse's own exit (EXIT_USAGE) passes through."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except (RoadSegError, FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+    return run
