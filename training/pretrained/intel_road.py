@@ -15,12 +15,13 @@ from pathlib import Path
 
 import keras
 
-from training.pretrained.layers import ProbabilityLogit, ScaleChannels, SumChannels
+from training.pretrained.layers import RoadLogit, ScaleChannels
 from training.pretrained.openvino_ir import IrGraph, ir_tensors, read_ir
 
 DEFAULT_IR = Path("../shared/weights/road-segmentation-adas-0001/road-segmentation-adas-0001.xml")
 ENCODER_STAGES = ("L0038_ReLU", "L0103_ReLU", "L0298_AddBackward1")  # 1/2 (32 ch), 1/4 (48 ch), 1/8 (48 ch)
-ROAD_CLASSES = (1, 3)  # road and lane marking; 0 background, 2 curb
+CLASS_LOGITS = "L0316_Upsample"  # the 4 class logits at the input size, the softmax's input
+ROAD_CLASSES, OTHER_CLASSES = (1, 3), (0, 2)  # road and lane marking; background and curb
 STRIDE = 32  # the context module pools the 1/8 map by 4: inputs must be multiples of 32
 PREFIX = "intel_"
 LICENCE = "Apache-2.0 (Intel Open Model Zoo road-segmentation-adas-0001)"
@@ -41,12 +42,17 @@ def bgr_255(inputs):
     return ScaleChannels((255.0, 255.0, 255.0), (0.0, 0.0, 0.0), order=(2, 1, 0), name=f"{PREFIX}bgr255")(inputs)
 
 
+def _road_logit(tensors: dict):
+    """The network's road logit (its softmax, summed over road + lane mark, taken as a logit without a softmax)."""
+    return RoadLogit(ROAD_CLASSES, OTHER_CLASSES, name=f"{PREFIX}road_logit")(tensors[CLASS_LOGITS])
+
+
 def intel_road_model(xml_path: str | Path = DEFAULT_IR, input_size: tuple[int, int] = (192, 608)) -> keras.Model:
     """The whole Intel network as a road-probability model (trainable end to end; also the teacher)."""
     check_input_size(input_size)
     inputs = keras.Input((*input_size, 3), name="image")
-    softmax, _ = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
-    road = SumChannels(ROAD_CLASSES, name="road_probability")(softmax)
+    _, tensors = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
+    road = keras.layers.Activation("sigmoid", name="road_probability")(_road_logit(tensors))
     return keras.Model(inputs, road, name="intel_road")
 
 
@@ -54,6 +60,5 @@ def intel_encoder(inputs, xml_path: str | Path = DEFAULT_IR) -> tuple[list, obje
     """(the encoder's feature maps at 1/2, 1/4 and 1/8 of ``inputs`` (RGB [0, 1]), the whole network's road logit
     at the input size), with Intel's trained weights."""
     check_input_size(tuple(inputs.shape[1:3]))
-    softmax, tensors = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
-    road = SumChannels(ROAD_CLASSES, name=f"{PREFIX}road")(softmax)
-    return [tensors[name] for name in ENCODER_STAGES], ProbabilityLogit(name=f"{PREFIX}road_logit")(road)
+    _, tensors = ir_tensors(_graph(xml_path), bgr_255(inputs), PREFIX)
+    return [tensors[name] for name in ENCODER_STAGES], _road_logit(tensors)

@@ -95,3 +95,32 @@ class ProbabilityLogit(keras.layers.Layer):
 
         p = ops.clip(p, 1e-6, 1.0 - 1e-6)
         return ops.log(p) - ops.log(1.0 - p)
+
+
+@keras.saving.register_keras_serializable(package="road_seg")
+class RoadLogit(keras.layers.Layer):
+    """The logit of "road" from a 4-class softmax's inputs, without the softmax: with ``road`` the classes summed for
+    road, log(sum exp(road logits)) - log(sum exp(other logits)), each log-sum-exp of two taken stably as
+    max + log(1 + exp(-|a - b|)). ``sigmoid`` of it is exactly the summed softmax probability; it costs a few
+    per-pixel operations where ONNX Runtime's softmax over a 4-wide last axis cost a fifth of the network."""
+
+    def __init__(self, road=(1, 3), other=(0, 2), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.road = [int(c) for c in road]
+        self.other = [int(c) for c in other]
+
+    def call(self, logits):
+        from keras import ops
+
+        def log_sum_exp(a, b):
+            return ops.maximum(a, b) + ops.log(1.0 + ops.exp(-ops.abs(a - b)))
+
+        road = log_sum_exp(logits[..., self.road[0]], logits[..., self.road[1]])
+        other = log_sum_exp(logits[..., self.other[0]], logits[..., self.other[1]])
+        return ops.expand_dims(road - other, -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "road": self.road, "other": self.other}
