@@ -12,7 +12,7 @@ DEMO='00000[0-4]_10'
 T=(--dataset kitti --data "$KITTI" --model intel_road --input-size 192 608 --augment strong --repeat 4
   --epochs 20 --lr 3e-4 --batch-size 8 --quiet --val 0 --exclude "$DEMO")
 S=(--dataset kitti --data "$KITTI" --model intel_unet --input-size 192 608 --augment strong --repeat 2
-  --mix "camvid:$CAMVID:0.2" --epochs 20 --lr 5e-4 --batch-size 8 --quiet --val 0 --exclude "$DEMO")
+  --mix "camvid:$CAMVID:0.2" --epochs 10 --lr 1e-4 --batch-size 8 --quiet --val 0 --exclude "$DEMO")
 t=runs/seq_teacher_kitti_only
 [ -f $t/model.onnx ] || { python -m training.train "${T[@]}" --out $t && python -m training.export $t --out $t/model.onnx; }
 [ -f runs/soft_seq_teacher/teacher.json ] || python -m training.distill --teacher $t/model.onnx --frames "$UNL" \

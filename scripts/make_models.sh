@@ -23,7 +23,7 @@ DEMO_FRAMES='00000[0-4]_10'
 teacher=(--dataset kitti --data "$KITTI" --model intel_road --input-size 192 608 --augment strong --repeat 4
   --mix "camvid:$CAMVID:0.25" --epochs 20 --lr 3e-4 --batch-size 8 --quiet)
 student=(--dataset kitti --data "$KITTI" --input-size 192 608 --augment strong --repeat 2 --mix "camvid:$CAMVID:0.2"
-  --epochs 20 --lr 5e-4 --batch-size 8 --quiet)
+  --epochs 10 --lr 1e-4 --batch-size 8 --quiet)
 python -m training.export --intel-ir "${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml" \
     --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
 python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher

@@ -319,10 +319,10 @@ from ros_road_seg.core import segmenter
 _segment = segmenter.Segmenter.segment
 
 
-def segment(self, rgb):
+def segment(self, rgb, *args, **kwargs):
     if rgb.shape[1] == 77:
         raise ZeroDivisionError("injected fault in the core")
-    return _segment(self, rgb)
+    return _segment(self, rgb, *args, **kwargs)
 
 
 segmenter.Segmenter.segment = segment

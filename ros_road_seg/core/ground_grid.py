@@ -113,7 +113,7 @@ MAX_FOCAL_PX = 1e6
 
 def check_intrinsics(intrinsics: Intrinsics, max_pixels: int | None = None) -> None:
     """Refuse intrinsics no real camera has, naming the field: NaN/inf anywhere, a focal length outside
-    [1, 1e6] pixels, a principal point far outside the image, a size of 0 or above ``max_pixels`` (what the node
+    [1, 1e6] pixels, a principal point more than 100 image sizes off, a size of 0 or above ``max_pixels`` (what the node
     admits). Such values projected as free space would tell a planner to drive where nothing was seen."""
     i = intrinsics
     values = {"fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy}
@@ -129,7 +129,9 @@ def check_intrinsics(intrinsics: Intrinsics, max_pixels: int | None = None) -> N
             raise RoadSegError(
                 f"camera intrinsics {name} = {values[name]:g} px outside [{MIN_FOCAL_PX:g}, {MAX_FOCAL_PX:g}]"
             )
-    if not (-i.width <= i.cx <= 2 * i.width and -i.height <= i.cy <= 2 * i.height):
+    # a crop of a bigger frame legitimately has its principal point outside the image; 100 image sizes away it is
+    # a corrupt message
+    if not (abs(i.cx) <= 100 * i.width and abs(i.cy) <= 100 * i.height):
         raise RoadSegError(f"camera principal point ({i.cx:g}, {i.cy:g}) is far outside the {i.width}x{i.height} image")
 
 
