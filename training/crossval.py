@@ -208,6 +208,34 @@ def crossval(
     return report
 
 
+def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) -> dict:
+    """Score a finished cross-validation's fold models again at another input size (each fold's own held-out
+    frames, weights unchanged): what exporting the recipe's model at that size costs or gains."""
+    import tempfile
+
+    from training.data import Sample
+    from training.models import load_keras_model, with_input_size
+
+    by_name = {s.name: s for s in layout(dataset).frames(Path(data))}
+    results = []
+    for fold_dir in sorted(Path(out).glob("fold*"), key=lambda p: int(p.name[4:] or 0)):
+        fold = json.loads((fold_dir / "fold.json").read_text())
+        held: list[Sample] = [by_name[name] for name in fold["held_out"]]
+        model = with_input_size(load_keras_model(fold_dir / "best.keras"), input_size)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / "best.keras")
+            probability_fn, size, _ = load_probability_fn(Path(tmp) / "best.keras")
+            scored = evaluate(probability_fn, size, held, DEFAULT_THRESHOLD, sweep=True)
+        rescored = {"pooled_iou": scored["pooled_iou_full"], "mean_iou": scored["mean_iou_full"]}
+        rescored.update(per_image=scored["per_image"], sweep=scored["sweep"], pruned_heads_pooled_iou={})
+        results.append({**fold, **rescored})
+    report = {"recipe": f"rescored at {input_size[0]}x{input_size[1]}", "folds": results, "summary": summarize(results)}
+    stem = f"crossval_{input_size[0]}x{input_size[1]}"
+    (Path(out) / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (Path(out) / f"{stem}.md").write_text(markdown(report))
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.crossval", description=__doc__)
     add_recipe_arguments(parser)
@@ -215,7 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=int, default=0, help="KITTI: frames on each side of a block left out too")
     parser.add_argument("--only-fold", type=int, nargs="+", default=None, help="run these folds (1-based) only")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--rescore-at",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("HEIGHT", "WIDTH"),
+        help="do not train: score the finished folds in --out again at this input size",
+    )
     args = parser.parse_args(argv)
+    if args.rescore_at:
+        report = rescore(args.out, tuple(args.rescore_at), args.dataset, args.data)
+        print(markdown(report))
+        return 0
     try:
         recipe = Recipe.from_args(args)
         if args.folds < 2 or args.gap < 0 or any(i < 1 or i > args.folds for i in args.only_fold or []):

@@ -201,15 +201,22 @@ def export(
     tolerance: float = PARITY_TOLERANCE,
     extra_metadata: dict | None = None,
     upsample: str = "repeat",
+    input_size: tuple[int, int] | None = None,
 ) -> dict:
     """Export ``source`` (.keras or run folder) to ``out``; returns the metadata written.
 
-    ``upsample``: ``repeat`` (Keras's own ops; the faster INT8 after quantization) or ``resize`` (faster FP32)."""
+    ``upsample``: ``repeat`` (Keras's own ops; the faster INT8 after quantization) or ``resize`` (faster FP32).
+    ``input_size``: export the same weights at another (height, width) than they were trained at."""
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"upsample '{upsample}' is not one of {', '.join(UPSAMPLE_MODES)}")
-    from training.models import count_macs, load_keras_model
+    from training.models import count_macs, load_keras_model, with_input_size
 
-    model = inference_model(load_keras_model(source), prune_level)
+    model = load_keras_model(source)
+    trained_size = tuple(int(v) for v in model.input.shape[1:3])
+    if input_size is not None and tuple(input_size) != trained_size:
+        model = with_input_size(model, tuple(input_size))
+        extra_metadata = {**(extra_metadata or {}), "trained_input_size": f"{trained_size[0]}x{trained_size[1]}"}
+    model = inference_model(model, prune_level)
     height, width = int(model.input.shape[1]), int(model.input.shape[2])
     if model.input.shape[-1] != 3 or model.output.shape[-1] != 1:
         raise ExportError(
@@ -271,7 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--intel-ir", type=Path, default=None, help="instead of a run: Intel's road model IR as it comes (zero-shot)"
     )
-    parser.add_argument("--input-size", type=int, nargs=2, default=(192, 608), metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("HEIGHT", "WIDTH"),
+        help="export at this input size (a run: its weights rebuilt at it; --intel-ir: default 192 608)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prune", type=int, default=None, metavar="LEVEL", help="UNet++: export head L1..L4 only")
     parser.add_argument("--opset", type=int, default=17)
@@ -288,9 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     if (args.run is None) == (args.intel_ir is None):
         parser.error("give a run folder / .keras file, or --intel-ir (one of the two)")
     if args.intel_ir is not None:
-        metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size), args.out)
+        metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size or (192, 608)), args.out)
     else:
-        metadata = export(args.run, args.out, args.prune, args.opset, args.threshold, upsample=args.upsample)
+        metadata = export(
+            args.run,
+            args.out,
+            args.prune,
+            args.opset,
+            args.threshold,
+            upsample=args.upsample,
+            input_size=args.input_size,
+        )
     print(
         f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); parity max abs diff "
         f"{metadata[METADATA_PREFIX + 'parity_max_abs_diff']}"

@@ -304,9 +304,20 @@ def load_keras_model(path: Path) -> keras.Model:
 
 def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Model:
     """The same network and weights for another input size (all layers are convolutional, so weights carry over):
-    a 224x224 model trained on CamVid becomes the start of a KITTI-shaped 192x608 one."""
+    a 224x224 model trained on CamVid becomes the start of a KITTI-shaped 192x608 one, and a 192x608 encoder U-Net
+    is exported at 160x512 for a slower CPU (its resize layers are rebuilt for the size, the weights copied by name)."""
     if tuple(model.input.shape[1:3]) == tuple(input_size):
         return model
+    described = describe_model(model)
+    if described["architecture"] in PRETRAINED_ARCHITECTURES:  # rebuilt from the IR at the new size, weights by name
+        built = build_model(described["architecture"], (*input_size, 3), deep_supervision=described["deep_supervision"])
+        source = {layer.name: layer for layer in model.layers if layer.weights}
+        target = [layer for layer in built.layers if layer.weights]
+        if {layer.name for layer in target} != set(source):
+            raise ValueError(f"model '{model.name}' does not rebuild layer for layer at {input_size}")
+        for layer in target:
+            layer.set_weights(source[layer.name].get_weights())
+        return built
     built = build_model(
         **{key: value for key, value in describe_build(model).items() if key != "input_shape"},
         input_shape=(*input_size, 3),
@@ -318,12 +329,7 @@ def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Mo
 def describe_build(model: keras.Model) -> dict:
     """:func:`build_model` arguments that rebuild ``model``'s graph (see :func:`describe_model`)."""
     described = describe_model(model)
-    if described["architecture"] in PRETRAINED_ARCHITECTURES:
-        raise ValueError(
-            f"model '{model.name}' holds a pretrained encoder built for {tuple(model.input.shape[1:3])}; train it "
-            "at the size you want (--input-size with --pretrained) instead of resizing a trained one"
-        )
-    if described["architecture"] == "unknown":
+    if described["architecture"] == "unknown" or described["architecture"] in PRETRAINED_ARCHITECTURES:
         raise ValueError(f"model '{model.name}' is neither this project's U-Net nor its UNet++; cannot rebuild it")
     dropouts = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]
     return {
