@@ -44,11 +44,18 @@ python -m training.crossval --folds 4 --model intel_unetpp --deep-supervision \
 [ -f runs/intel_unet_kitti/best.keras ] || python -m training.train "${student[@]}" --model intel_unet \
     --encoder-from runs/teacher_kitti/best.keras --mix soft:runs/soft_teacher/final:0.35 --val 0 \
     --exclude "$DEMO_FRAMES" --out runs/intel_unet_kitti
+python -m training.crossval --dataset kitti --data "$KITTI" --out runs/cv_intel_unet --rescore-at 160 512   # k-fold at 160x512
+python -m training.export runs/intel_unet_kitti --input-size 160 512 --out models/intel_unet_kitti_160x512.onnx
+python -m training.quantize models/intel_unet_kitti_160x512.onnx --precision fp16 --out models/intel_unet_kitti_160x512_fp16.onnx
+python -m training.quantize models/intel_unet_kitti_160x512.onnx --calib "$UNLABELLED" \
+    --out models/intel_unet_kitti_160x512_int8.onnx --fp16-sibling intel_unet_kitti_160x512_fp16.onnx   # the default
+ln -sf intel_unet_kitti_160x512_int8.onnx models/road_seg_default.onnx
+python -c "import keras, training.models; keras.saving.load_model('runs/intel_unet_kitti/best.keras', compile=False).save('models/intel_unet_kitti.keras')"
 python -m training.export runs/intel_unet_kitti --out models/intel_unet_kitti.onnx
 python -m training.quantize models/intel_unet_kitti.onnx --precision fp16 --out models/intel_unet_kitti_fp16.onnx
 python -m training.quantize models/intel_unet_kitti.onnx --calib "$UNLABELLED" --out models/intel_unet_kitti_int8.onnx \
     --fp16-sibling intel_unet_kitti_fp16.onnx
-cp runs/teacher_kitti/model.onnx models/intel_road_kitti.onnx       # the fine-tuned teacher, a comparison row
+python -m training.export runs/teacher_kitti --out models/intel_road_kitti.onnx   # the fine-tuned teacher, a comparison row
 bash scripts/camvid_heldout.sh                                        # CamVid held-out sequences, the whole recipe
 camvid1=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 1e-3 --seed 0 --quiet --augment full)
 camvid2=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 3e-4 --seed 0 --quiet --augment flip)
