@@ -21,6 +21,7 @@ from synthetic_data import make_camvid, make_kitti
 from ros_road_seg.core.segmenter import Segmenter
 from ros_road_seg.tools.processes import default_interrupts
 from training import evaluate as evaluate_cli
+from training import evaluation
 from training import train as train_cli
 from training.batches import RoadBatches
 from training.data import kitti_samples
@@ -203,10 +204,10 @@ def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):
     assert segmenter.input_size == (32, 32) and segmenter.info.metadata["road_seg.dataset"] == "kitti"
     # The .keras and the .onnx give the same IoU through the one evaluation path.
     samples = kitti_samples(data)
-    keras_fn, size, _ = evaluate_cli.load_probability_fn(run)
-    onnx_fn, _, _ = evaluate_cli.load_probability_fn(path)
-    keras_result = evaluate_cli.evaluate(keras_fn, size, samples)
-    onnx_result = evaluate_cli.evaluate(onnx_fn, size, samples)
+    keras_fn, size, _ = evaluation.load_probability_fn(run)
+    onnx_fn, _, _ = evaluation.load_probability_fn(path)
+    keras_result = evaluation.evaluate(keras_fn, size, samples)
+    onnx_result = evaluation.evaluate(onnx_fn, size, samples)
     assert keras_result["mean_iou_full"] == pytest.approx(onnx_result["mean_iou_full"], abs=1e-3)
     assert 0.0 <= onnx_result["mean_ceiling"] <= 1.0 and onnx_result["frames"] == 6
 

@@ -18,7 +18,7 @@ from ros_road_seg.core.errors import exit_codes
 from ros_road_seg.core.segmenter import Segmenter, blend_overlay
 from ros_road_seg.core.stats import summarize_ms, time_calls
 from training.data import DATASETS, load_sample
-from training.evaluate import evaluate, select_samples
+from training.evaluation import evaluate, select_samples
 
 
 def onnx_of(run: Path) -> Path:

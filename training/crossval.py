@@ -28,7 +28,7 @@ from ros_road_seg.core.labels import label_spec
 from ros_road_seg.core.model import DEFAULT_THRESHOLD
 from ros_road_seg.core.scoring import add_counts, pooled_iou, sweep_iou
 from training.data import SOFT_MANIFEST, Fold, layout
-from training.evaluate import evaluate, load_probability_fn
+from training.evaluation import evaluate, load_probability_fn
 from training.fitting import fit_run, mixed_run_data
 from training.recipe import Recipe, add_recipe_arguments
 
