@@ -178,3 +178,60 @@ def test_sighup_stops_the_node_cleanly(ros_context, red_model):
     assert node.wait_for_output("road_seg ready", 30), node.output
     code = node.stop(signal.SIGHUP)
     assert code == 0 and "Traceback" not in node.output, node.output
+
+
+def test_record_overlay_keeps_what_it_recorded_on_ctrl_c(ros_context, red_model, tmp_path):
+    """Before: Ctrl-C during a recording wrote nothing (no frames, no GIF, no bag) and exited 130."""
+    import json
+    import os
+
+    from ros_harness import ROOT
+
+    from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
+
+    namespace = "/r" + uuid.uuid4().hex[:6]
+    node = NodeProcess({"model_path": str(red_model), "providers": "cpu"}, namespace)
+    out = tmp_path / "overlay"
+    args = ["--out", str(out), "--idle-exit", "60", "--timeout", "60", "--bag", str(tmp_path / "rec")]
+    recorder = ChildProcess(
+        "record_overlay",
+        python_module_command("ros_road_seg.tools.record_overlay", *args, *ros_arguments(namespace=namespace)),
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    client = Client(namespace)
+    try:
+        assert node.wait_for_output("road_seg ready", 30), node.output
+        assert recorder.wait_for_output("listening", 30), recorder.output
+        assert client.wait_connected(), node.output
+        for stamp in range(1, 4):
+            client.roundtrip(make_image_msg(FRAME, "rgb8", stamp_sec=stamp))
+        client.spin_for(1.0)
+        code = recorder.stop(signal.SIGINT, timeout=30)
+        print(f"\n[record_overlay] Ctrl-C after 3 frames: exit {code}; wrote {sorted(p.name for p in out.iterdir())}")
+        assert code == 130, recorder.output
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["interrupted"] and summary["unique_frames"] == 3
+        assert (out / "overlay.gif").is_file() and len(list(out.glob("overlay_*.png"))) == 3
+        assert (tmp_path / "rec" / "metadata.yaml").is_file(), "the bag is closed properly"
+    finally:
+        recorder.stop(signal.SIGKILL, 1)
+        client.close()
+        assert node.stop() == 0, node.output
+
+
+def test_the_node_says_which_frames_its_transport_carries(ros_context, red_model):
+    """Before: max_pixels admitted 16.8 Mpx frames that the 32 MB shared-memory segment then lost in silence."""
+    from ros_harness import ROOT
+
+    from ros_road_seg.core.paths import shm_segment_bytes
+
+    assert shm_segment_bytes(ROOT / "config" / "fastdds_shm.xml") == 32 * 2**20
+    node = NodeProcess({"model_path": str(red_model), "providers": "cpu"}, "/s" + uuid.uuid4().hex[:6])
+    assert node.wait_for_output("road_seg ready", 30), node.output
+    assert "carries rgb8 frames up to about 11.2 Mpx" in node.output and "max_pixels admits 16.8 Mpx" in node.output
+    assert node.stop() == 0, node.output
+    small = NodeProcess({"model_path": str(red_model), "providers": "cpu", "max_pixels": 4000000}, "/s2")
+    assert small.wait_for_output("road_seg ready", 30), small.output
+    assert "carries rgb8 frames" not in small.output  # limits that agree: nothing to say
+    assert small.stop() == 0, small.output
