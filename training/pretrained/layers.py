@@ -67,7 +67,8 @@ class ScaleChannels(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="road_seg")
 class SumChannels(keras.layers.Layer):
-    """The sum of some channels as one channel: road = road + lane marking for the Intel model's softmax."""
+    """The sum of some channels as one channel (road = road + lane marking of the Intel softmax). Built by no code
+    now (:class:`RoadLogit` replaced it); registered so that checkpoints made before that change still load."""
 
     def __init__(self, channels, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -87,8 +88,8 @@ class SumChannels(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="road_seg")
 class ProbabilityLogit(keras.layers.Layer):
-    """log(p / (1 - p)) of a probability map, clipped to [1e-6, 1 - 1e-6]: a pretrained network's answer as the
-    logit a learnt correction is added to."""
+    """log(p / (1 - p)) of a probability map, clipped to [1e-6, 1 - 1e-6]. Built by no code now (:class:`RoadLogit`
+    replaced it); registered so that checkpoints made before that change still load."""
 
     def call(self, p):
         from keras import ops
