@@ -165,7 +165,7 @@ def write_grid(
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
-@exit_codes
+@exit_codes("training.compare")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__)
     parser.add_argument("runs", type=Path, nargs="+", help="run folders (or .onnx files), usually U-Net then UNet++")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, UsageError, exit_codes
 from ros_road_seg.core.labels import label_spec
 from ros_road_seg.core.model import DEFAULT_THRESHOLD
 from ros_road_seg.core.scoring import add_counts, pooled_iou, sweep_iou
@@ -101,9 +101,7 @@ def run_fold(recipe: Recipe, index: int, fold: Fold, out: Path) -> dict:
     resume = (out / "state.json").is_file() and (out / "last.keras").is_file()  # an interrupted fold continues
     if resume:
         print(f"fold {fold.name}: continuing from '{out / 'last.keras'}'", flush=True)
-    code, model_path = fit_run(recipe, data, out, resume=resume)
-    if code != 0:
-        raise RoadSegError(f"fold {fold.name}: training failed with exit code {code}")
+    model_path = fit_run(recipe, data, out, resume=resume)
     probability_fn, size, description = load_probability_fn(model_path)
     scored = evaluate(probability_fn, size, fold.held_out, DEFAULT_THRESHOLD, sweep=True)
     heads = {}
@@ -236,6 +234,7 @@ def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) ->
     return report
 
 
+@exit_codes("training.crossval")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.crossval", description=__doc__)
     add_recipe_arguments(parser)
@@ -256,22 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         report = rescore(args.out, tuple(args.rescore_at), args.dataset, args.data)
         print(markdown(report))
         return 0
-    try:
-        recipe = Recipe.from_args(args)
-        if args.folds < 2 or args.gap < 0 or any(i < 1 or i > args.folds for i in args.only_fold or []):
-            raise ValueError(f"--folds {args.folds} must be >= 2, --gap >= 0, --only-fold within 1..{args.folds}")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    recipe = Recipe.from_args(args)
+    if args.folds < 2 or args.gap < 0 or any(i < 1 or i > args.folds for i in args.only_fold or []):
+        raise UsageError(f"--folds {args.folds} must be >= 2, --gap >= 0, --only-fold within 1..{args.folds}")
     command = " ".join(argv if argv is not None else sys.argv[1:])
     try:
         report = crossval(recipe, args.out, args.folds, args.gap, args.only_fold, command)
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: finished folds are kept; run the same command again to continue", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt("finished folds are kept; run the same command again to continue") from None
     summary = report["summary"]
     print(markdown(report))
     print(

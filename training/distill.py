@@ -65,7 +65,7 @@ def distill(teacher_paths: list[Path], frames: Path, out: Path) -> dict:
     return manifest
 
 
-@exit_codes
+@exit_codes("training.distill")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.distill", description=__doc__)
     parser.add_argument("--teacher", type=Path, nargs="+", required=True, help="teacher ONNX models (averaged)")

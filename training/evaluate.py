@@ -19,7 +19,7 @@ from training.data import DATASETS
 from training.evaluation import evaluate, load_probability_fn, markdown_table, select_samples
 
 
-@exit_codes
+@exit_codes("training.evaluate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     parser.add_argument("model", type=Path, help=".onnx, .keras or a run folder (its best.keras)")

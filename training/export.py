@@ -271,7 +271,7 @@ def export_intel_zero_shot(ir: Path, input_size: tuple[int, int], out: Path) -> 
         return export(folder, out, extra_metadata=extra)
 
 
-@exit_codes
+@exit_codes("training.export")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
     parser.add_argument("run", type=Path, nargs="?", help="run folder (its best.keras) or a .keras file")

@@ -11,14 +11,13 @@ import csv
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
-from ros_road_seg.core.errors import DatasetError
+from ros_road_seg.core.errors import DatasetError, TrainingDivergedError
 from training.batches import RoadBatches
 from training.data import Sample, exclude, load_dataset, training_pool
 from training.models import (
@@ -137,6 +136,45 @@ def save_atomically(model: keras.Model, path: Path) -> None:
     os.replace(partial, path)
 
 
+TRAINING_STATE = "last_state.npz"  # what .keras does not keep: Adam's step and moments, the dropout seeds
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The random-seed state variables of the model's dropout layers (not weights, so .keras leaves them out)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def save_training_state(model: keras.Model, path: Path) -> None:
+    """Every optimizer variable (iteration, learning rate, moments) and every seed state, in order, atomically."""
+    import numpy as np
+
+    arrays = {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    arrays.update({f"seed_{i}": v.numpy() for i, v in enumerate(_seed_states(model))})
+    partial = path.with_name(f".{path.stem}.partial.npz")
+    with partial.open("wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(partial, path)
+
+
+def restore_training_state(model: keras.Model, path: Path) -> None:
+    """Put a saved state back into ``model`` and its freshly compiled optimizer, so the cosine schedule, the moments
+    and the dropout masks continue where the interrupted run stopped instead of restarting."""
+    import numpy as np
+
+    model.optimizer.build(model.trainable_variables)
+    with np.load(path) as saved:
+        for prefix, variables in (("optimizer", model.optimizer.variables), ("seed", _seed_states(model))):
+            values = [saved[f"{prefix}_{i}"] for i in range(sum(k.startswith(prefix) for k in saved.files))]
+            shapes_fit = all(v.shape == tuple(w.shape) for v, w in zip(values, variables, strict=False))
+            if len(values) != len(variables) or not shapes_fit:
+                raise DatasetError(
+                    f"'{path}' holds {len(values)} {prefix} variables that do not fit this model's {len(variables)}; "
+                    "was the run folder reused for another recipe?"
+                )
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+
 class SafeCheckpoint(keras.callbacks.Callback):
     """Saves last.keras every finite epoch and best.keras when the monitored IoU improves (every epoch when
     ``keep_last``: no validation set, the recipe's last epoch is the model); never a NaN model."""
@@ -153,6 +191,7 @@ class SafeCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         save_atomically(self.model, self.out / "last.keras")
+        save_training_state(self.model, self.out / TRAINING_STATE)
         value = float(logs.get(self.monitor, -math.inf))
         if self.keep_last or value > self.best:
             self.best = value
@@ -216,8 +255,10 @@ def run_config(recipe: Recipe, model: keras.Model, data: RunData, input_size) ->
     return config
 
 
-def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> tuple[int, Path]:
-    """Train one run into ``out``: build (or load) -> data -> compile -> fit. Returns (exit code, best.keras)."""
+def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> Path:
+    """Train one run into ``out``: build (or load) -> data -> compile -> fit; returns best.keras. A resumed run
+    continues the same run (weights, optimizer state, learning-rate schedule, batch order). Raises
+    TrainingDivergedError on a NaN loss and KeyboardInterrupt (saying what was kept) on Ctrl-C."""
     keras.utils.set_random_seed(recipe.seed)
     out.mkdir(parents=True, exist_ok=True)
     initial_epoch, best = 0, -math.inf
@@ -245,6 +286,8 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> t
             look_alike_weight=recipe.look_alike_weight,
         )
         compile_model(model, recipe.loss, learning_rate(recipe, len(train_batches)), outputs)
+        if resume:
+            _continue_run(model, train_batches, initial_epoch, out)
     val_batches = (
         RoadBatches(data.val, input_size, recipe.batch_size, "none", outputs=outputs, workers=recipe.workers)
         if data.val
@@ -274,28 +317,43 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> t
             validation_data=val_batches,
             epochs=recipe.epochs,
             initial_epoch=initial_epoch,
+            shuffle=False,  # RoadBatches shuffles itself, seeded (Keras's shuffle uses Python's global random)
             callbacks=callbacks,
             verbose=2 if recipe.quiet else 1,
         )
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the last finished epoch is in '{out / 'last.keras'}'; continue with --resume",
-            file=sys.stderr,
+        kept = (
+            f"the last finished epoch is in '{out / 'last.keras'}'; continue with --resume"
+            if (out / "last.keras").is_file()
+            else "no epoch had finished, nothing was kept"
         )
-        return 130, out / "best.keras"
+        raise KeyboardInterrupt(kept) from None
     if checkpoint.nan_epoch is not None:
-        print(
-            f"error: the loss became NaN in epoch {checkpoint.nan_epoch}; training stopped and no checkpoint of "
-            f"that epoch was written (lower --lr?). Last good model: '{out / 'last.keras'}'",
-            file=sys.stderr,
+        last_good = (
+            f"last good model: '{out / 'last.keras'}'" if (out / "last.keras").is_file() else "no epoch finished before"
         )
-        return 1, out / "best.keras"
+        raise TrainingDivergedError(
+            f"the loss became NaN in epoch {checkpoint.nan_epoch}; training stopped and no checkpoint of that epoch "
+            f"was written (lower --lr?); {last_good}"
+        )
     if train_batches.frames_without_road:
         print(f"note: {train_batches.frames_without_road} training frames have no road pixels (kept as negatives)")
     plot_curves(out / "history.csv", out / "curves.png")
     chosen = f"best {monitor} {checkpoint.best:.4f}" if val_batches is not None else "last epoch kept"
     print(f"done in {time.monotonic() - started:.0f} s; {chosen} -> '{out / 'best.keras'}'", flush=True)
-    return 0, out / "best.keras"
+    return out / "best.keras"
+
+
+def _continue_run(model: keras.Model, batches: RoadBatches, epochs_done: int, out: Path) -> None:
+    """Resume where the run stopped: the optimizer's state and the batch order of epoch ``epochs_done`` (the
+    augmentation's random draws restart; with augmentation off the resumed run equals the uninterrupted one)."""
+    state = out / TRAINING_STATE
+    if state.is_file():
+        restore_training_state(model, state)
+    else:
+        print(f"note: no '{state}' (a run from an older version): Adam's moments and schedule restart", flush=True)
+    for _ in range(epochs_done):
+        batches.on_epoch_end()
 
 
 def _strategy_scope(name: str):

@@ -92,7 +92,7 @@ def convert_fp16(model: Path, out: Path) -> dict:
     return metadata
 
 
-@exit_codes
+@exit_codes("training.quantize")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.quantize", description=__doc__)
     parser.add_argument("model", type=Path, help="float32 ONNX model from training.export")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ros_road_seg.core.errors import UsageError
 from training.augment import AUGMENTATIONS
 from training.data import DATASETS, MixSource, parse_mix
 from training.losses import LOSSES
@@ -55,8 +57,8 @@ class Recipe:
         for name in ("repeat", "epochs", "batch_size", "workers", "base_filters", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)} must be >= 1")
-        if not self.lr > 0:  # NaN fails this too
-            raise ValueError(f"--lr {self.lr} must be > 0")
+        if not 0 < self.lr < math.inf:  # NaN fails this too
+            raise ValueError(f"--lr {self.lr} must be a finite number > 0")
         if not self.look_alike_weight > 0:
             raise ValueError(f"--look-alike-weight {self.look_alike_weight} must be > 0")
         if self.early_stopping < 0:
@@ -70,7 +72,10 @@ class Recipe:
         values["exclude"] = tuple(values.get("exclude") or ())
         if values.get("input_size") is not None:
             values["input_size"] = tuple(values["input_size"])
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as error:  # a flag that parses but makes no sense: a usage error, exit code 2
+            raise UsageError(str(error)) from None
 
     def as_json(self) -> dict:
         """The recipe for config.json (paths as strings)."""

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import exit_codes
 from training.data import KITTI_DEFAULT_VAL_COUNT
 from training.fitting import fit_run, run_data
 from training.recipe import Recipe, add_recipe_arguments
@@ -35,19 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@exit_codes("training.train")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        recipe = Recipe.from_args(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        code, _ = fit_run(recipe, run_data(recipe, args.val, args.val_seed), args.out, resume=args.resume)
-        return code
-    except (RoadSegError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    recipe = Recipe.from_args(args)
+    fit_run(recipe, run_data(recipe, args.val, args.val_seed), args.out, resume=args.resume)
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from ros_road_seg.bench.node_run import bench_node
 from ros_road_seg.bench.report import machine, markdown
 from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
 from ros_road_seg.core import kitti_camera
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import exit_codes
 from ros_road_seg.core.image_files import read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import PROVIDER_CHOICES
@@ -196,14 +196,11 @@ def latency_budget(raw_p50_ms: float, node: dict) -> dict:
     return {"raw_p50_ms": raw_p50_ms, "budget_p99_ms": budget, "runs": verdicts}
 
 
+@exit_codes("bench")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_fastdds_profile()
-    try:
-        segmenter = Segmenter(args.model, providers=args.providers)
-    except RoadSegError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 1
+    segmenter = Segmenter(args.model, providers=args.providers)
     model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
     report = {"model": model_name, "provider": segmenter.provider, "machine": machine()}
     print(f"benchmarking {args.model} on {segmenter.provider} ...", file=sys.stderr)

@@ -38,19 +38,42 @@ EXIT_USAGE = 2  # bad arguments (argparse's own code)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT; what was finished is kept
 
 
-def exit_codes(main: Callable[..., int]) -> Callable[..., int]:
-    """Decorate a tool's ``main``: a RoadSegError, missing file or bad value becomes one ``error: ...`` line and
-    EXIT_ERROR, Ctrl-C becomes EXIT_INTERRUPTED; argparse's own exit (EXIT_USAGE) passes through."""
+class UsageError(RoadSegError):
+    """Arguments that parse but make no sense together (exit code 2, as argparse's own)."""
 
-    @functools.wraps(main)
-    def run(*args, **kwargs) -> int:
-        try:
-            return main(*args, **kwargs)
-        except (RoadSegError, FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_ERROR
-        except KeyboardInterrupt:
-            print("\ninterrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
 
-    return run
+class TrainingDivergedError(RoadSegError):
+    """The loss became NaN or infinite; no checkpoint of that epoch was written."""
+
+
+def exit_codes(tool: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a tool's ``main``: every expected failure becomes one ``<tool>: error: ...`` line and EXIT_ERROR
+    (a RoadSegError, a bad value, or an OSError such as a missing, unwritable or full output path, whose text names
+    the file), a UsageError EXIT_USAGE, Ctrl-C ``<tool>: interrupted[: what was kept]`` and EXIT_INTERRUPTED;
+    argparse's own exit (EXIT_USAGE) passes through. Libraries raise; only this wrapper turns errors into codes."""
+
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def run(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except UsageError as error:
+                print(f"{tool}: error: {error}", file=sys.stderr)
+                return EXIT_USAGE
+            except (RoadSegError, ValueError, OSError) as error:
+                print(f"{tool}: error: {one_line(error)}", file=sys.stderr)
+                return EXIT_ERROR
+            except KeyboardInterrupt as interrupt:
+                kept = f": {interrupt}" if str(interrupt) else ""
+                print(f"\n{tool}: interrupted{kept}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+
+        return run
+
+    return decorate
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its first line, or its type when it says nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -10,6 +10,7 @@ type (its byte order goes into ``is_bigendian``).
 from __future__ import annotations
 
 import array
+import re
 import sys
 
 import cv2
@@ -88,6 +89,7 @@ def compressed_msg_to_rgb(
     container header before anything is decoded (:mod:`ros_road_seg.core.image_limits`); the error names the format."""
     if len(msg.data) > max_bytes:  # before even a view of the payload is made
         raise ImageConversionError(f"data has {len(msg.data)} bytes, exceeds max_compressed_bytes {max_bytes}")
+    check_camera_format(str(msg.format))
     raw = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, np.ndarray) else msg.data
     try:
         decoded = decode_checked(raw, cv2.IMREAD_UNCHANGED, max_pixels, max_bytes)
@@ -101,6 +103,23 @@ def compressed_msg_to_rgb(
             "of 8 or 16 bits"
         )
     return to_rgb8(decoded, conversion)  # OpenCV decodes to BGR(A) whatever the format string says
+
+
+# image_transport's compressed formats begin with the raw encoding ("16UC1; png compressed 16UC1",
+# "32FC1; compressedDepth png"): a generic <bits><U|S|F>C<channels> encoding or compressedDepth is depth, not a camera
+_DEPTH_ENCODING = re.compile(r"^\s*(\d+[USF]C\d+)\b")
+
+
+def check_camera_format(image_format: str) -> None:
+    """Refuse a CompressedImage whose format names a depth (or other non-camera) encoding, as the raw path refuses
+    ``16UC1``: a depth map segmented as a camera frame would publish nonsense road."""
+    match = _DEPTH_ENCODING.match(image_format)
+    if match or "compresseddepth" in image_format.lower():
+        what = match.group(1) if match else "compressedDepth"
+        raise ImageConversionError(
+            f"format '{image_format}' carries {what} (depth or generic data), not a camera image; only colour or mono "
+            "camera frames are segmented"
+        )
 
 
 def array_to_image_msg(pixels: np.ndarray, encoding: str, header=None):

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ros_road_seg.core.errors import ModelLoadError, ProviderUnavailableError
+from ros_road_seg.core.errors import ModelLoadError, ProviderUnavailableError, one_line
 
 LOGGER = logging.getLogger("ros_road_seg.core.model")
 
@@ -107,13 +107,30 @@ def read_model_info(session) -> ModelInfo:
         raise ModelLoadError(
             f"model metadata normalisation '{normalisation}' is not supported (only '{DEFAULT_NORMALISATION}')"
         )
+    threshold = _metadata_threshold(meta.get("threshold"))
     return ModelInfo(
         input_height=height,
         input_width=width,
-        threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
+        threshold=threshold,
         normalisation=normalisation,
         metadata=metadata,
     )
+
+
+def _metadata_threshold(text: str | None) -> float:
+    """The model's own threshold, refused at load when it is not a probability: a NaN or 2 there would make the node
+    publish 0 % road on every frame while saying it serves."""
+    if text is None:
+        return DEFAULT_THRESHOLD
+    try:
+        value = float(text)
+        validate_threshold(value)
+    except ValueError:
+        raise ModelLoadError(
+            f"model metadata {METADATA_PREFIX}threshold '{text}' is not a probability in [0, 1]; re-export the model "
+            "with a valid --threshold"
+        ) from None
+    return value
 
 
 FP16_SIBLING_KEY = f"{METADATA_PREFIX}fp16_sibling"  # an INT8 model names its FP16 twin (same folder)
@@ -162,13 +179,8 @@ def read_metadata(path: Path) -> dict[str, str]:
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU_PROVIDER])
     except Exception as error:  # noqa: BLE001 - ORT raises several private exception types
-        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {_first_line(error)}") from None
+        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {one_line(error)}") from None
     return dict(session.get_modelmeta().custom_metadata_map)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def create_session(
@@ -203,7 +215,7 @@ def create_session(
             str(path), sess_options=options, providers=provider_options(requested, trt_cache_dir)
         )
     except Exception as error:  # noqa: BLE001 - ORT raises several private exception types
-        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {_first_line(error)}") from None
+        raise ModelLoadError(f"model_path '{path}' could not be loaded by ONNX Runtime: {one_line(error)}") from None
     active = session.get_providers()[0]
     if providers in ("cuda", "tensorrt") and active == CPU_PROVIDER:
         raise ProviderUnavailableError(
@@ -230,8 +242,8 @@ def resolve_threshold(setting: float, info: ModelInfo) -> float:
 
 
 def validate_threshold(value: float) -> None:
-    """A fixed threshold must be a probability (:data:`MODEL_THRESHOLD` is resolved before this)."""
-    if not 0.0 <= value <= 1.0:
+    """A fixed threshold must be a finite probability (:data:`MODEL_THRESHOLD` is resolved before this)."""
+    if not 0.0 <= value <= 1.0:  # also False for NaN
         raise ValueError(f"threshold {value} is outside [0, 1]")
 
 

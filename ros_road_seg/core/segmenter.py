@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import ModelLoadError, RoadSegError
 from ros_road_seg.core.model import (
     CPU_PROVIDER,
     MODEL_THRESHOLD,
@@ -141,9 +141,16 @@ class Segmenter:
         self._binding = self.session.io_binding() if self.io_binding else None
         self.last_timings: dict[str, float] = {}  # seconds per stage of the last call (preprocess ... render)
         if warmup:  # the first runs pay for allocation (and cuDNN autotuning on CUDA): not the first frame's job
-            blank = np.zeros((self.info.input_height, self.info.input_width, 3), dtype=np.uint8)
-            for _ in range(1 if self.provider == CPU_PROVIDER else 5):
-                self.probability(blank)
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the model on a black and a noise frame; an output outside [0, 1] (logits, a missing sigmoid) is
+        refused here, naming the output, instead of being thresholded and published as if it were a probability."""
+        shape = (self.info.input_height, self.info.input_width, 3)
+        frames = [np.zeros(shape, np.uint8), np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)]
+        for index in range(2 if self.provider == CPU_PROVIDER else 5):
+            probability = self.probability(frames[min(index, 1)])
+            check_probability_range(probability, self.output_name, self.model_path)
 
     @property
     def threshold(self) -> float:
@@ -209,6 +216,19 @@ class Segmenter:
             )
             self._frame_buffers[key] = buffers
         return buffers
+
+
+PROBABILITY_TOLERANCE = 1e-3  # FP16 / INT8 rounding at the ends of a sigmoid
+
+
+def check_probability_range(probability: np.ndarray, output_name: str, model_path: str) -> None:
+    """Raise ModelLoadError unless every value is a probability (finite, within [0, 1] up to rounding)."""
+    low, high = float(np.min(probability)), float(np.max(probability))
+    if not (np.isfinite(low) and np.isfinite(high)) or low < -PROBABILITY_TOLERANCE or high > 1 + PROBABILITY_TOLERANCE:
+        raise ModelLoadError(
+            f"model '{model_path}' output '{output_name}' gives values in [{low:.4g}, {high:.4g}] at warm-up, not road "
+            "probabilities in [0, 1] (logits? export the model with its sigmoid)"
+        )
 
 
 def _squeeze_probability(output: np.ndarray, name: str) -> np.ndarray:

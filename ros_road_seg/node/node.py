@@ -19,7 +19,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.errors import RoadSegError, one_line
 from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.node.parameters import declare_all
 from ros_road_seg.node.serving import RoadSegServer
@@ -66,7 +66,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # noqa: BLE001 - e.g. a missing or malformed --params-file
-        print(f"[road_seg] cannot start: {_first_line(error)}", file=sys.stderr)
+        print(f"[road_seg] cannot start: {one_line(error)}", file=sys.stderr)
         return 1
     node = None
     try:
@@ -79,7 +79,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
         print(f"[road_seg] cannot start: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - rclpy parameter errors etc.: one line, not a traceback wall
-        print(f"[road_seg] cannot start: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        print(f"[road_seg] cannot start: {type(error).__name__}: {one_line(error)}", file=sys.stderr)
         return 1
     finally:
         request_stop(None, None)
@@ -104,11 +104,6 @@ def _exit_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def main(args: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from ros_road_seg.core.model import MODEL_THRESHOLD, PROVIDER_CHOICES, validate_
 from ros_road_seg.node.qos import QOS_CHOICES
 
 TRANSPORT_CHOICES = ("raw", "compressed")
+CAMERA_MATRIX_CHOICES = ("P", "K")  # which CameraInfo matrix projects the frames (image_geometry: P for rectified)
 INTRINSICS_FROM_TOPIC = 0.0  # camera_fx/fy of 0: take the intrinsics from the camera_info topic
 
 
@@ -118,6 +119,12 @@ PARAMETERS: dict[str, Parameter] = {
     "camera_yaw": Parameter(0.0, "camera yaw, radians, positive looks left", float_range=(-3.2, 3.2)),
     "camera_x": Parameter(0.0, "camera position forward of grid_frame's origin, metres", float_range=(-50.0, 50.0)),
     "camera_y": Parameter(0.0, "camera position left of grid_frame's origin, metres", float_range=(-50.0, 50.0)),
+    "camera_info_matrix": Parameter(
+        "P",
+        "CameraInfo matrix the grid projects with: P for rectified frames (image_rect, KITTI; K when P is all zero), "
+        "K for raw frames (distortion not modelled); roi and binning applied as image_geometry does",
+        choices=CAMERA_MATRIX_CHOICES,
+    ),
     "camera_fx": Parameter(
         INTRINSICS_FROM_TOPIC,
         "focal length x in pixels when no camera_info is published; 0 = use the camera_info topic",

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
@@ -234,7 +235,7 @@ class RoadSegServer:
         if "overlay" in live:
             self.publishers["overlay"].publish(array_to_image_msg(result.overlay, "rgb8", msg.header))
         if "probability" in live:
-            probability_u8 = (result.probability * 255.0 + 0.5).astype("uint8")
+            probability_u8 = np.clip(result.probability * 255.0 + 0.5, 0.0, 255.0).astype("uint8")
             self.publishers["probability"].publish(array_to_image_msg(probability_u8, "mono8", msg.header))
         if "grid" in live:
             self.grid.publish(result.mask, msg.header)

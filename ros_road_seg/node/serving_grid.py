@@ -38,13 +38,33 @@ def fixed_intrinsics(values: dict) -> Intrinsics | None:
     )
 
 
-def camera_info_intrinsics(msg, max_pixels: int | None = None) -> Intrinsics:
-    """Intrinsics from a ``sensor_msgs/CameraInfo`` (K of the rectified image), validated like parameters are
-    (finite, plausible focal lengths, a size the node admits); RoadSegError names the bad field."""
+def camera_info_intrinsics(msg, max_pixels: int | None = None, matrix: str = "P") -> Intrinsics:
+    """Intrinsics of the frames a ``sensor_msgs/CameraInfo`` describes, as image_geometry's PinholeCameraModel reads
+    them: rectified frames are projected with P (K when P is all zero, an uncalibrated camera), raw ones with K
+    (``matrix="K"``); a set ``roi`` means the frames are that crop, so the principal point moves by its offset (its
+    size is the frames' size; binning then shows as frames smaller than that, which :class:`GroundProjector` scales
+    to). Validated like parameters are; RoadSegError names the bad field."""
     k = [float(v) for v in msg.k]
+    p = [float(v) for v in msg.p]
     if len(k) != 9:
         raise RoadSegError(f"CameraInfo k has {len(k)} values, expected 9")
-    intrinsics = Intrinsics(k[0], k[4], k[2], k[5], int(msg.width), int(msg.height))
+    if len(p) != 12:
+        raise RoadSegError(f"CameraInfo p has {len(p)} values, expected 12")
+    if matrix == "P" and any(p):
+        fx, fy, cx, cy = p[0], p[5], p[2], p[6]
+    else:
+        fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    width, height = int(msg.width), int(msg.height)
+    roi = msg.roi
+    if roi.width > 0 and roi.height > 0:  # all-zero roi = the full frame (image_geometry's convention)
+        if roi.x_offset + roi.width > width or roi.y_offset + roi.height > height:
+            raise RoadSegError(
+                f"CameraInfo roi {roi.width}x{roi.height} at ({roi.x_offset}, {roi.y_offset}) is outside the "
+                f"{width}x{height} image"
+            )
+        cx, cy = cx - roi.x_offset, cy - roi.y_offset
+        width, height = int(roi.width), int(roi.height)
+    intrinsics = Intrinsics(fx, fy, cx, cy, width, height)
     try:
         check_intrinsics(intrinsics, max_pixels)
     except RoadSegError as error:
@@ -58,6 +78,7 @@ class GridOutput:
     def __init__(self, node, values: dict, publisher) -> None:
         self.node, self.publisher = node, publisher
         self.max_pixels = int(values["max_pixels"])
+        self.camera_matrix = values["camera_info_matrix"]
         self.info_qos = subscription_qos(values["camera_info_qos"], int(values["camera_info_qos_depth"]))
         self.mismatch_logged: set[tuple[int, int]] = set()
         self.mounting = Mounting(
@@ -110,7 +131,7 @@ class GridOutput:
     def _on_camera_info(self, msg) -> None:
         self.info_received += 1
         try:
-            intrinsics = camera_info_intrinsics(msg, self.max_pixels)
+            intrinsics = camera_info_intrinsics(msg, self.max_pixels, self.camera_matrix)
             if self.projector is None or self.projector.intrinsics != intrinsics:
                 self.projector = GroundProjector(intrinsics, self.mounting, self.spec)  # built once per camera
                 if self.waiting_reason:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ros_road_seg.core.errors import BagError
+from ros_road_seg.core.errors import BagError, exit_codes
 from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.node.discovery import wait_until_matched
 from ros_road_seg.node.ros_messages import set_stamp
@@ -248,6 +248,7 @@ def _checked_messages(reader, connections, path, start_ns: int | None = None):
         yield item
 
 
+@exit_codes("bag_replay")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bag_replay", description=__doc__)
     parser.add_argument("bag", type=Path)
@@ -289,11 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             qos=args.qos,
             start_offset=args.start_offset,
         )
-    except BagError as error:
-        print(f"bag_replay: error: {error}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 130  # interrupted (README: exit codes)
+    except ExternalShutdownException:
+        raise KeyboardInterrupt from None
     finally:
         if rclpy.ok():
             rclpy.shutdown()

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ros_road_seg.core import kitti_camera
-from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError
+from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_codes
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
@@ -263,6 +263,7 @@ def _progress(done: int, total: int, width: int = 30) -> None:
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
 
+@exit_codes("kitti_to_bag")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kitti_to_bag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -288,26 +289,19 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-bad", action="store_true", help="leave unreadable frames out (counted) instead of failing"
     )
     args = parser.parse_args(argv)
-    try:
-        summary = convert(
-            args.input,
-            args.out,
-            storage=args.storage,
-            topic=args.topic,
-            frame_id=args.frame_id,
-            encoding=args.encoding,
-            rate=args.rate,
-            compressed=args.compressed,
-            calibration=args.calib,
-            camera_info=args.camera_info,
-            skip_bad=args.skip_bad,
-        )
-    except BagError as error:
-        print(f"kitti_to_bag: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("kitti_to_bag: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    summary = convert(
+        args.input,
+        args.out,
+        storage=args.storage,
+        topic=args.topic,
+        frame_id=args.frame_id,
+        encoding=args.encoding,
+        rate=args.rate,
+        compressed=args.compressed,
+        calibration=args.calib,
+        camera_info=args.camera_info,
+        skip_bad=args.skip_bad,
+    )
     skipped = f", {len(summary['skipped'])} unreadable frames skipped" if summary["skipped"] else ""
     print(
         f"wrote {summary['frames']} frames ({summary['layout']}) on {summary['topic']} to '{summary['path']}' "

@@ -1,12 +1,14 @@
 """One harness for child processes: the demo's stages, the benchmark's node, the tests' nodes and launch runs.
 
 A :class:`ChildProcess` captures its output line by line (optionally echoed with a prefix), can wait for a line,
-and stops with SIGINT first, then SIGKILL, so no process outlives its owner. Started in its own session it is signalled
-as a process group (what ``ros2 launch`` and its nodes need).
+and stops with SIGINT first, then SIGKILL, so no process outlives its owner; the kernel's parent-death signal
+(SIGTERM) stops it too when its owner is killed without a chance to clean up (SIGKILL, the OOM killer). Started in
+its own session it is signalled as a process group (what ``ros2 launch`` and its nodes need).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -46,6 +48,33 @@ def python_module_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
+    """In a child before exec: ask the kernel for ``sig`` when the parent dies (SIGTERM, SIGKILL or the OOM killer
+    alike), as launch does for its nodes; if the parent is already gone, exit now. Linux only; elsewhere a no-op.
+    The signal follows the *thread* that started the child: start children from a thread that outlives them."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died between fork and prctl
+        os._exit(1)
+
+
+def child_setup(parent_pid: int):
+    """The ``preexec_fn`` of every child: default interrupts, then die with the parent."""
+
+    def setup() -> None:
+        default_interrupts()
+        die_with_parent(parent_pid)
+
+    return setup
+
+
 def default_interrupts() -> None:
     """In the child before exec: SIGINT/SIGTERM back to their defaults. A harness started from a script with ``&``
     inherits SIGINT *ignored*, and so would every child, which then could not be stopped with Ctrl-C / interrupt()."""
@@ -77,7 +106,7 @@ class ChildProcess:
             cwd=cwd,
             env=dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1"),
             start_new_session=new_session,
-            preexec_fn=default_interrupts,
+            preexec_fn=child_setup(os.getpid()),
         )
         self._reader = threading.Thread(target=self._pump, args=(echo,), daemon=True)
         self._reader.start()
