@@ -17,6 +17,7 @@ def write_red_channel_model(
     channels: int = 3,
     rank: int = 4,
     output_channels: int = 1,
+    output_scale: float = 1.0,
 ) -> Path:
     """A model whose road probability is the input's red channel, so every output is computable by hand
     (``output_channels`` 2: red and green, a model the core cannot use, found only when it runs)."""
@@ -28,8 +29,20 @@ def write_red_channel_model(
     starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
     ends = helper.make_tensor("ends", TensorProto.INT64, [1], [output_channels])
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [rank - 1])
-    node = helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["road_probability"])
-    graph = helper.make_graph([node], "red_channel", [image], [output], initializer=[starts, ends, axes])
+    initializers = [starts, ends, axes]
+    if output_scale == 1.0:
+        nodes = [helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["road_probability"])]
+    else:  # scaled and shifted: values outside [0, 1], as a model that outputs logits
+        nodes = [
+            helper.make_node("Slice", ["image", "starts", "ends", "axes"], ["red"]),
+            helper.make_node("Mul", ["red", "scale"], ["scaled"]),
+            helper.make_node("Sub", ["scaled", "shift"], ["road_probability"]),
+        ]
+        initializers += [
+            helper.make_tensor("scale", TensorProto.FLOAT, [], [output_scale]),
+            helper.make_tensor("shift", TensorProto.FLOAT, [], [output_scale / 2]),
+        ]
+    graph = helper.make_graph(nodes, "red_channel", [image], [output], initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     metadata = {

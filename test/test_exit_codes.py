@@ -69,7 +69,7 @@ def test_training_tools_exit_2_on_bad_arguments_and_1_on_a_clear_error(
     capsys.readouterr()
     assert exit_code(module, fill(error_args)) == EXIT_ERROR
     err = capsys.readouterr().err
-    assert err.strip().startswith("error:") and "Traceback" not in err, err
+    assert err.strip().startswith(f"{module}: error:") and "Traceback" not in err, err
 
 
 def test_bench_fails_with_one_line_on_a_bad_model(tmp_path):
@@ -101,3 +101,62 @@ def test_a_recipe_is_frozen_and_refuses_nonsense_numbers(tmp_path):
             Recipe(dataset="kitti", data=tmp_path, **{field: value})
     args = ["--dataset", "kitti", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--lr", "nan"]
     assert exit_code("training.train", args) == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    "module, args",
+    [
+        ("training.export", ["RUN", "--out", "m.onnx", "--threshold", "nan"]),
+        ("training.export", ["RUN", "--out", "m.onnx", "--threshold", "2"]),
+        ("training.export", ["RUN", "--out", "m.onnx", "--input-size", "0", "0"]),
+        ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "nan"]),
+        ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "inf"]),
+        ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "1.5"]),
+        ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "-3"]),
+        ("training.train", ["--dataset", "kitti", "--data", "D", "--out", "O", "--lr", "inf"]),
+        ("training.quantize", ["m.onnx", "--out", "q.onnx", "--calib-count", "-1"]),
+        ("ros_road_seg.tools.demo", ["--loop", "-1"]),
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--start-offset", "1e300"]),
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--clock", "1e6"]),
+        ("ros_road_seg.bench", ["--node-rates", "nan"]),
+    ],
+    ids=lambda v: " ".join(v[-2:]) if isinstance(v, list) else v,
+)  # fmt: skip
+def test_nonsense_numbers_are_usage_errors_naming_the_value(capsys, module, args):
+    """Before: each of these exited 0 (writing threshold nan into a model, scoring at nan, a 'nan Hz' flood, ...),
+    ran forever (--clock 1e6) or gave a traceback (--start-offset 1e300, --input-size 0 0)."""
+    main = importlib.import_module(module if module != "ros_road_seg.bench" else "ros_road_seg.bench.cli").main
+    try:
+        code = main(args)
+    except SystemExit as stop:
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE, err
+    assert args[-1] in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("target", ["unwritable", "file_as_folder"])
+def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, target):
+    """Before: kitti_to_bag (and train, export, evaluate, record_overlay) gave a traceback on a bad output path."""
+    from ros_road_seg.tools import kitti_to_bag
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(frames / "000000.png"), np.zeros((8, 8, 3), np.uint8))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    out = blocker / "bag" if target == "file_as_folder" else Path("/proc/no_such_dir/bag")
+    result = subprocess.run(
+        [sys.executable, "-m", "ros_road_seg.tools.kitti_to_bag", str(frames), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
+    assert result.stderr.strip().startswith("kitti_to_bag: error:") and "Traceback" not in result.stderr, result.stderr
+    assert kitti_to_bag.DEFAULT_TOPIC  # the module imports without ROS running

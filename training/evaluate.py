@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import exit_codes
 from training.data import DATASETS
 from training.evaluation import evaluate, load_probability_fn, markdown_table, select_samples
@@ -26,11 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
-    parser.add_argument("--val", type=float, default=30, help="KITTI validation count or fraction")
+    parser.add_argument("--val", type=bounded_number(0.0), default=30, help="KITTI validation count or fraction")
     parser.add_argument(
         "--only", nargs="+", default=None, metavar="PATTERN", help="score only frames whose name matches (0006R0_*)"
     )
-    parser.add_argument("--threshold", type=float, default=None, help="default: the model's own (ONNX metadata)")
+    parser.add_argument(
+        "--threshold", type=bounded_number(0.0, 1.0), default=None, help="default: the model's own (ONNX metadata)"
+    )
     parser.add_argument(
         "--birds-eye", action="store_true", help="KITTI: also score on the ground grid (the node's road_grid)"
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.model import DEFAULT_NORMALISATION, DEFAULT_THRESHOLD, METADATA_PREFIX
 
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--input-size",
-        type=int,
+        type=bounded_number(16, 8192, integer=True),
         nargs=2,
         default=None,
         metavar=("HEIGHT", "WIDTH"),
@@ -289,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prune", type=int, default=None, metavar="LEVEL", help="UNet++: export head L1..L4 only")
     parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument(
+        "--threshold",
+        type=bounded_number(0.0, 1.0),
+        default=DEFAULT_THRESHOLD,
+        help="the model's own threshold (metadata)",
+    )
     parser.add_argument(
         "--upsample",
         choices=UPSAMPLE_MODES,

@@ -6,11 +6,13 @@ paper's figure. ``base_filters`` is the width knob: 64 is the course's 31 M-para
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
 from keras import layers
 
+from ros_road_seg.core.errors import ModelLoadError, one_line
 from training.losses import RoadIoU, get_loss
 from training.pretrained import layers as _registered_layers  # noqa: F401 - custom layers of saved .keras files
 
@@ -298,8 +300,16 @@ def resolve_keras_path(path: Path) -> Path:
 
 
 def load_keras_model(path: Path) -> keras.Model:
-    """A ``.keras`` file or a run folder's best.keras, uncompiled."""
-    return keras.saving.load_model(resolve_keras_path(path), compile=False)
+    """A ``.keras`` file or a run folder's best.keras, uncompiled; a damaged file is a ModelLoadError naming it."""
+    resolved = resolve_keras_path(path)
+    if not zipfile.is_zipfile(resolved):
+        raise ModelLoadError(
+            f"'{resolved}' is not a Keras model file (a .keras is a zip archive: truncated or damaged?)"
+        )
+    try:
+        return keras.saving.load_model(resolved, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelLoadError(f"'{resolved}' could not be loaded: {one_line(error)}") from None
 
 
 def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Model:

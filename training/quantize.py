@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.model import FP16_SIBLING_KEY, METADATA_PREFIX
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--precision", choices=("int8", "fp16"), default="int8")
     parser.add_argument("--calib", type=Path, default=None, help="folder of TRAINING frames (int8)")
-    parser.add_argument("--calib-count", type=int, default=64)
+    parser.add_argument("--calib-count", type=bounded_number(1, integer=True), default=64)
     parser.add_argument(
         "--fp16-sibling",
         default=None,

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError
 from training.augment import AUGMENTATIONS
 from training.data import DATASETS, MixSource, parse_mix
@@ -125,7 +126,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=bounded_number(0.0, above=True), default=1e-3)
     parser.add_argument("--loss", choices=LOSSES, default="bce_dice")
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="full")
     parser.add_argument(

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -24,7 +25,8 @@ from ros_road_seg.bench.node_run import bench_node
 from ros_road_seg.bench.report import machine, markdown
 from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
 from ros_road_seg.core import kitti_camera
-from ros_road_seg.core.errors import exit_codes
+from ros_road_seg.core.arguments import bounded_number
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.image_files import read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import PROVIDER_CHOICES
@@ -56,11 +58,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keras", type=Path, default=None, help=".keras of the same model, for the course pipeline")
     parser.add_argument("--providers", default="cpu", choices=PROVIDER_CHOICES)
     parser.add_argument("--frames", type=Path, default=share_directory() / "sample_data" / "kitti" / "image_2")
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--course-iterations", type=int, default=30)
-    parser.add_argument("--node-rates", type=float, nargs="*", default=[10, 30, 0], help="Hz; 0 = as fast as possible")
-    parser.add_argument("--node-seconds", type=float, default=10.0)
-    parser.add_argument("--memory-frames", type=int, default=1000)
+    parser.add_argument("--iterations", type=bounded_number(1, integer=True), default=300)
+    parser.add_argument("--course-iterations", type=bounded_number(1, integer=True), default=30)
+    parser.add_argument(
+        "--node-rates",
+        type=bounded_number(0.0, 1000.0),
+        nargs="*",
+        default=[10, 30, 0],
+        help="Hz; 0 = as fast as possible",
+    )
+    parser.add_argument("--node-seconds", type=bounded_number(0.0, 3600.0, above=True), default=10.0)
+    parser.add_argument("--memory-frames", type=bounded_number(1, integer=True), default=1000)
     parser.add_argument(
         "--node-modes",
         nargs="*",
@@ -200,6 +208,8 @@ def latency_budget(raw_p50_ms: float, node: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_fastdds_profile()
+    if args.keras is not None and not zipfile.is_zipfile(args.keras):  # found now, not after minutes of work
+        raise RoadSegError(f"--keras '{args.keras}' is not a Keras model file (missing, truncated or damaged)")
     segmenter = Segmenter(args.model, providers=args.providers)
     model_name = os.path.relpath(args.model) if not os.path.relpath(args.model).startswith("..") else args.model.name
     report = {"model": model_name, "provider": segmenter.provider, "machine": machine()}

@@ -107,6 +107,8 @@ class GridSpec:
         return np.meshgrid(xs, ys)
 
 
+MAX_GRID_CELLS = 4_000_000  # e.g. 200 m x 200 m at 0.1 m; each parameter in range can still multiply past this
+BYTES_PER_CELL = 120  # measured peak RSS per cell: centres, reach, index and visibility tables, buffers
 MIN_FOCAL_PX = 1.0  # below one pixel the field of view is ~180 degrees: not a camera, a corrupt message
 MAX_FOCAL_PX = 1e6
 
@@ -142,6 +144,13 @@ def check_setup(intrinsics: Intrinsics, mounting: Mounting, spec: GridSpec) -> N
         raise RoadSegError(f"camera_height {mounting.height} must be > 0 (metres above the ground)")
     if not (spec.resolution > 0 and spec.length > 0 and spec.width > 0 and spec.max_range > 0):
         raise RoadSegError(f"grid {spec} needs resolution, length, width and max_range > 0")
+    cells = spec.rows * spec.columns
+    if cells > MAX_GRID_CELLS:
+        raise RoadSegError(
+            f"grid_length {spec.length:g} m x grid_width {spec.width:g} m at grid_resolution {spec.resolution:g} m is "
+            f"{cells:,} cells (about {cells * BYTES_PER_CELL / 1e9:.1f} GB of projection tables), above "
+            f"{MAX_GRID_CELLS:,}: use coarser cells or a smaller grid"
+        )
 
 
 def ground_to_image(intrinsics: Intrinsics, mounting: Mounting) -> np.ndarray:

@@ -36,6 +36,12 @@ class LatestFrameSlot:
             item, self._item, self._has_item = self._item, None, False
             return item
 
+    def reopen(self) -> None:
+        """Serve again after :meth:`close` (the next activate); the drop count stays cumulative like every other
+        counter of the node."""
+        with self._condition:
+            self._closed, self._item, self._has_item = False, None, False
+
     def close(self) -> None:
         with self._condition:
             self._closed = True

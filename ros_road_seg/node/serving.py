@@ -134,7 +134,7 @@ class RoadSegServer:
         self.subscriptions = [self.node.create_subscription(message_type, self.input_topic, self._on_image, qos)]
         if self.grid is not None:
             self.subscriptions += self.grid.subscribe()
-        self.slot = LatestFrameSlot()
+        self.slot.reopen()  # not a new slot: frames_dropped_stale stays cumulative across activations
         if self.values["inference_thread"]:
             self.worker = threading.Thread(target=self._serve_frames, name="road_seg_inference", daemon=True)
             self.worker.start()

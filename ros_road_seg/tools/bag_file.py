@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-from ros_road_seg.core.errors import BagError
+from ros_road_seg.core.errors import BagError, one_line
 
 STORAGES = ("mcap", "sqlite3")
 _INFINITE = QosTime(sec=2147483647, nsec=4294967295)  # how rclpy/rosbag2 write "no deadline / lifespan / lease"
@@ -83,6 +83,18 @@ class BagFile:
         self.finish_hook()
         self.staging.rename(self.out)
         self._partial.rmdir()
+
+    def close_what_arrived(self) -> str:
+        """After a failure while recording (a full disk): close the bag with what was written and move it into place;
+        if even closing fails, leave the staging folder (its data file readable up to the failure). Says which."""
+        try:
+            self.writer.close()
+            self.finish_hook()
+            self.staging.rename(self.out)
+            self._partial.rmdir()
+            return f"bag '{self.out}' closed with {sum(self.counts.values())} messages"
+        except Exception as error:  # noqa: BLE001 - the disk is full or gone: say where the pieces are
+            return f"bag could not be closed ({one_line(error)}); its partial data is in '{self.staging}'"
 
     def finish_hook(self) -> None:
         """Extra files beside metadata.yaml, written before the bag is moved into place (override or assign)."""

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, exit_codes
 from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.node.discovery import wait_until_matched
 from ros_road_seg.node.ros_messages import set_stamp
-from ros_road_seg.tools.arguments import bounded_number
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -252,9 +252,11 @@ def _checked_messages(reader, connections, path, start_ns: int | None = None):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bag_replay", description=__doc__)
     parser.add_argument("bag", type=Path)
-    parser.add_argument("--rate", type=bounded_number(0.0, above=True), default=1.0, help="playback speed factor")
     parser.add_argument(
-        "--start-offset", type=bounded_number(0.0), default=0.0, metavar="SECONDS", help="start this far in"
+        "--rate", type=bounded_number(0.0, 1000.0, above=True), default=1.0, help="playback speed factor"
+    )
+    parser.add_argument(
+        "--start-offset", type=bounded_number(0.0, 1e9), default=0.0, metavar="SECONDS", help="start this far in"
     )
     parser.add_argument("--loop", type=bounded_number(0, integer=True), default=1, help="times to play (0 = forever)")
     parser.add_argument("--topics", nargs="+", default=None, help="topics to play (default: image + camera_info)")
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         const=40.0,
         default=0.0,
-        type=bounded_number(0.0),
+        type=bounded_number(0.0, 1000.0),
         metavar="HZ",
         help="publish /clock with the bag's time at HZ (default 40, as ros2 bag play)",
     )

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from ros_road_seg.core.errors import RoadSegError
+from ros_road_seg.core.arguments import bounded_number
+from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.model import PROVIDER_CHOICES
 from ros_road_seg.core.paths import apply_fastdds_profile, default_model_path, share_directory
 from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, INDEX_FILE, camera_info_topic, convert
@@ -85,6 +86,7 @@ def run_demo(
     return summary
 
 
+@exit_codes("road_seg_demo")
 def main(argv: list[str] | None = None) -> int:
     share = share_directory()
     parser = argparse.ArgumentParser(prog="road_seg_demo", description=__doc__)
@@ -103,15 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--providers", default="auto", choices=PROVIDER_CHOICES)
     parser.add_argument("--out", type=Path, default=Path("demo_output"))
-    parser.add_argument("--loop", type=int, default=4, help="times to replay the bag")
-    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = recorded 10 Hz)")
+    parser.add_argument("--loop", type=bounded_number(1, 1000, integer=True), default=4, help="times to replay the bag")
+    parser.add_argument(
+        "--rate",
+        type=bounded_number(0.0, 100.0, above=True),
+        default=1.0,
+        help="replay speed factor (1 = recorded 10 Hz)",
+    )
     args = parser.parse_args(argv)
     labels = None if str(args.labels) == "none" else args.labels
-    try:
-        summary = run_demo(args.frames, labels, args.out, args.model, args.providers, args.loop, args.rate)
-    except (RoadSegError, OSError) as error:
-        print(f"[demo] FAILED: {error}", file=sys.stderr)
-        return 1
+    summary = run_demo(args.frames, labels, args.out, args.model, args.providers, args.loop, args.rate)
     diagnostics = summary.get("node_diagnostics", {})
     print("\n==== road_seg demo summary ====")
     print(f"overlay GIF:        {summary['gif']} (camera overlay | bird's-eye road grid)")

@@ -19,12 +19,12 @@ import cv2
 import numpy as np
 
 from ros_road_seg.core import kitti_camera
+from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_codes
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
 from ros_road_seg.node.ros_messages import NS_PER_S
-from ros_road_seg.tools.arguments import bounded_number
 from ros_road_seg.tools.bag_file import BagFile
 
 DEFAULT_TOPIC = DEFAULT_IMAGE_TOPIC
@@ -47,6 +47,8 @@ class Frame:
 def find_frames(folder: Path, rate: float, start_ns: int) -> tuple[str, list[Frame]]:
     """(layout name, frames in time order) for a KITTI semantics folder, a KITTI raw drive or a plain folder."""
     folder = Path(folder)
+    if folder.is_file():
+        raise BagError(f"input '{folder}' is a file; give the folder that holds the frames")
     if not folder.is_dir():
         raise BagError(f"input folder '{folder}' does not exist")
     raw_dir = folder / "image_02"
