@@ -34,6 +34,7 @@ setup(
             "kitti_to_bag = ros_road_seg.tools.kitti_to_bag:main",
             "bag_replay = ros_road_seg.tools.bag_replay:main",
             "record_overlay = ros_road_seg.tools.record_overlay:main",
+            "bag_to_frames = ros_road_seg.tools.bag_to_frames:main",
             "road_seg_demo = ros_road_seg.tools.demo:main",
             "road_seg_bench = ros_road_seg.bench.cli:main",
         ],

@@ -14,9 +14,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from ros_road_seg.core.image_conversion import array_to_image_msg, output_msg_to_array
-from ros_road_seg.node.discovery import spin_for, wait_until_matched
-from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.tools.discovery import spin_for, wait_until_matched
 from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
+from ros_road_seg.tools.ros_messages import diagnostic_values, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parent.parent
 

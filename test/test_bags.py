@@ -20,10 +20,10 @@ from sensor_msgs.msg import Image
 from synthetic_data import make_kitti, synthetic_frame, write_png
 
 from ros_road_seg.core.errors import BagError
-from ros_road_seg.node.discovery import spin_for
-from ros_road_seg.node.ros_messages import stamp_to_ns
+from ros_road_seg.tools.discovery import spin_for
 from ros_road_seg.tools.kitti_to_bag import INDEX_FILE, convert, read_raw_timestamps
 from ros_road_seg.tools.processes import ChildProcess, is_running
+from ros_road_seg.tools.ros_messages import stamp_to_ns
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "/kitti/camera/color/left/image_raw"

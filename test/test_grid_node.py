@@ -15,9 +15,9 @@ from ros_harness import ROOT, Client, NodeProcess, make_image_msg
 from synthetic_data import make_kitti
 
 from ros_road_seg.core.ground_grid import GridSpec, GroundProjector, Intrinsics, Mounting
-from ros_road_seg.node.ros_messages import stamp_to_ns
 from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, camera_info_topic, convert
 from ros_road_seg.tools.processes import ChildProcess
+from ros_road_seg.tools.ros_messages import stamp_to_ns
 
 GRID = {"grid_resolution": 0.2, "grid_length": 30.0, "grid_width": 20.0}
 

@@ -156,3 +156,26 @@ def test_sigterm_exits_cleanly(ros_context, red_model):
     assert node.wait_for_output("road_seg ready", 30), node.output
     assert node.stop(signal.SIGTERM, timeout=5) == 0, node.output
     assert "Traceback" not in node.output
+
+
+def test_params_file_keys_the_node_does_not_have_are_named(ros_context, red_model, tmp_path):
+    """Before: a misspelt key (treshold) or a section under another node's name was silently ignored."""
+    import uuid
+
+    from ros_harness import NodeProcess
+
+    namespace = "/p" + uuid.uuid4().hex[:6]
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text(f"{namespace}/road_seg:\n  ros__parameters:\n    treshold: 0.3\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("camera_driver:\n  ros__parameters:\n    threshold: 0.3\n")
+    extra = ["--params-file", str(misspelt), "--params-file", str(other)]
+    node = NodeProcess({"model_path": str(red_model), "providers": "cpu"}, namespace, extra_args=extra)
+    try:
+        assert node.wait_for_output("road_seg ready", 60), node.output
+    finally:
+        node.stop()
+    assert "parameter 'treshold' is set but this node has no such parameter" in node.output, node.output
+    assert "did you mean 'threshold'" in node.output
+    assert f"params file '{other}' has sections ['camera_driver'] but none for this node" in node.output
+    assert f"params file '{misspelt}'" not in node.output  # its section does name this node

@@ -16,8 +16,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_harness import Client, NodeProcess, make_image_msg
 from sensor_msgs.msg import CameraInfo, Image
 
-from ros_road_seg.node.discovery import spin_for, wait_until_matched
-from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
+from ros_road_seg.tools.discovery import spin_for, wait_until_matched
+from ros_road_seg.tools.ros_messages import diagnostic_values, stamp_to_ns
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 FRAME = np.random.default_rng(4).integers(0, 256, (60, 80, 3), dtype=np.uint8)

@@ -92,6 +92,35 @@ def camvid_samples(data_dir: Path, split: str) -> list[Sample]:
     return pair_by_name(data_dir / split, data_dir / f"{split}annot", "camvid")
 
 
+CITYSCAPES_IMAGE_SUFFIX, CITYSCAPES_LABEL_SUFFIX = "_leftImg8bit", "_gtFine_labelIds"
+
+
+def cityscapes_samples(data_dir: Path, split: str | None = None) -> list[Sample]:
+    """Cityscapes-style ``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` with
+    ``gtFine/<split>/<city>/*_gtFine_labelIds.png`` (every split when ``split`` is None); names are
+    ``<city>_<frame>``, so folds by city keep a city's frames together."""
+    data_dir = Path(data_dir)
+    images_root, labels_root = data_dir / "leftImg8bit", data_dir / "gtFine"
+    for folder in (images_root, labels_root):
+        if not folder.is_dir():
+            raise DatasetError(f"'{data_dir}' is not a Cityscapes-style folder: no '{folder.name}/' in it")
+    splits = [split] if split else sorted(p.name for p in images_root.iterdir() if p.is_dir())
+    samples, missing = [], []
+    for split_name in splits:
+        for image in sorted((images_root / split_name).glob(f"*/*{CITYSCAPES_IMAGE_SUFFIX}.png")):
+            stem = image.stem[: -len(CITYSCAPES_IMAGE_SUFFIX)]
+            label = labels_root / split_name / image.parent.name / f"{stem}{CITYSCAPES_LABEL_SUFFIX}.png"
+            if not label.is_file():
+                missing.append(str(label))
+                continue
+            samples.append(Sample(stem, image, label, "cityscapes"))
+    if missing:
+        raise DatasetError(f"{len(missing)} Cityscapes images without their labelIds file, e.g. '{missing[0]}'")
+    if not samples:
+        raise DatasetError(f"no '*{CITYSCAPES_IMAGE_SUFFIX}.png' images under '{images_root}'")
+    return samples
+
+
 SOFT_MANIFEST = "teacher.json"
 
 
@@ -142,6 +171,12 @@ LAYOUTS: dict[str, DatasetLayout] = {
         split=lambda data_dir, val, seed: (camvid_samples(data_dir, "train"), camvid_samples(data_dir, "val")),
         pool=lambda data_dir: camvid_samples(data_dir, "train"),
         folds=lambda data_dir, folds, gap: sequence_folds(_camvid_all(data_dir)),
+    ),
+    "cityscapes": DatasetLayout(
+        frames=cityscapes_samples,
+        split=lambda data_dir, val, seed: (cityscapes_samples(data_dir, "train"), cityscapes_samples(data_dir, "val")),
+        pool=lambda data_dir: cityscapes_samples(data_dir, "train"),
+        folds=lambda data_dir, folds, gap: sequence_folds(cityscapes_samples(data_dir)),
     ),
     "soft": DatasetLayout(
         frames=soft_samples,
@@ -230,7 +265,8 @@ def exclude(samples: list[Sample], patterns: list[str]) -> tuple[list[Sample], l
 
 
 def sequence_of(sample: Sample) -> str:
-    """CamVid's sequence prefix (``0006R0`` of ``0006R0_f02400``); KITTI names carry no sequence."""
+    """CamVid's sequence prefix (``0006R0`` of ``0006R0_f02400``), a Cityscapes city (``aachen`` of
+    ``aachen_000000_000019``); KITTI names carry no sequence."""
     return sample.name.split("_", 1)[0]
 
 

@@ -89,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # node mode -> (label, inference_thread, extra parameters, topic timed)
 NODE_MODES = {
     "thread": ("inference on a worker thread", True, {}, "road_overlay"),
+    "spinning": ("worker thread, ONNX Runtime threads spinning", True, {"intra_op_spinning": True}, "road_overlay"),
     "mask_only": ("worker thread, only road_mask subscribed (no overlay rendered)", True, {}, "road_mask"),
     "callback": ("inference in the callback", False, {}, "road_overlay"),
     "grid": (

@@ -10,9 +10,9 @@ import numpy as np
 
 from ros_road_seg.core.image_conversion import array_to_image_msg
 from ros_road_seg.core.stats import peak_rss_mb, rss_mb, summarize_ms
-from ros_road_seg.node.discovery import spin_for, wait_until_matched
-from ros_road_seg.node.ros_messages import diagnostic_values, set_stamp, stamp_to_ns
+from ros_road_seg.tools.discovery import spin_for, wait_until_matched
 from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
+from ros_road_seg.tools.ros_messages import diagnostic_values, set_stamp, stamp_to_ns
 
 
 def bench_node(

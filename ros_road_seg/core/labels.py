@@ -31,9 +31,14 @@ class LabelSpec:
 LABELS = {
     "kitti": LabelSpec(KITTI_ROAD_ID, None, (8, 9, 10)),  # Cityscapes ids: sidewalk 8, parking 9, rail track 10
     "camvid": LabelSpec(CAMVID_ROAD_ID, CAMVID_IGNORE_ID, (4,)),  # pavement 4; 11 = unlabelled
+    "cityscapes": LabelSpec(7, None, (8, 9, 10)),  # gtFine labelIds: the ids KITTI semantics also uses
     "soft": LabelSpec(None, soft=True),
 }
-DATASETS = ("kitti", "camvid")  # labelled datasets: what can be scored and trained on as the primary dataset
+DATASETS = (
+    "kitti",
+    "camvid",
+    "cityscapes",
+)  # labelled datasets: what can be scored and trained on as the primary dataset
 LOOK_ALIKE_IDS = {name: spec.look_alike_ids for name, spec in LABELS.items()}
 
 

@@ -188,6 +188,7 @@ def create_session(
     providers: str = "auto",
     intra_op_threads: int = 0,
     trt_cache_dir: str | os.PathLike | None = None,
+    spinning: bool = False,
 ):
     """Open an ONNX Runtime session with tuned CPU options; returns (session, provider actually running, the file
     actually loaded: the FP16 sibling of an INT8 model on a GPU provider, see :func:`model_for_providers`).
@@ -209,6 +210,9 @@ def create_session(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = intra_op_threads or available_cpu_count()
     options.inter_op_num_threads = 1
+    # spinning intra-op threads busy-wait between runs and take the CPU from DDS, the publisher and the node's other
+    # thread: on 2 cores that lengthens the latency tail (docs/performance.md), so they sleep unless asked to spin
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3  # the fallback is reported below in one line, not as an ORT error wall
     try:
         session = ort.InferenceSession(

@@ -123,8 +123,11 @@ class Segmenter:
         warmup: bool = True,
         io_binding: bool | None = None,
         trt_cache_dir: str | os.PathLike | None = None,
+        spinning: bool = False,
     ) -> None:
-        self.session, self.provider, loaded = create_session(model_path, providers, intra_op_threads, trt_cache_dir)
+        self.session, self.provider, loaded = create_session(
+            model_path, providers, intra_op_threads, trt_cache_dir, spinning
+        )
         self.model_path = str(loaded)  # on a GPU, an INT8 model's FP16 sibling (see model_for_providers)
         self.info = read_model_info(self.session)
         self.input_name = self.session.get_inputs()[0].name

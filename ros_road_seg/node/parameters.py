@@ -8,8 +8,13 @@ written from :data:`PARAMETERS`. No OpenCV is imported here: the node reads ``ma
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+import yaml
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from ros_road_seg.core.image_limits import DEFAULT_MAX_COMPRESSED_BYTES, DEFAULT_MAX_PIXELS
@@ -56,6 +61,11 @@ PARAMETERS: dict[str, Parameter] = {
         constraints="-1 or a value in [0, 1]",
     ),
     "intra_op_threads": Parameter(0, "ONNX Runtime threads; 0 = the CPUs available", int_range=(0, 256)),
+    "intra_op_spinning": Parameter(
+        False,
+        "let ONNX Runtime's threads busy-wait between runs (lower raw latency on an idle many-core machine; on a "
+        "small CPU it starves DDS and the publisher)",
+    ),
     "trt_cache_dir": Parameter(
         "", "TensorRT engine cache folder; empty = ~/.cache/ros_road_seg/tensorrt (built once, reused at every start)"
     ),
@@ -157,14 +167,50 @@ def check_value(name: str, value) -> None:
         validate_color(tuple(value))
 
 
-def declare_all(node) -> dict:
-    """Declare every parameter on ``node`` and return the values it starts with (each checked)."""
+def declare_all(node, argv: list[str] | None = None) -> dict:
+    """Declare every parameter on ``node`` and return the values it starts with (each checked); warn about what a
+    params file or ``-p`` sets that this node does not have (ROS ignores it silently)."""
     for name, spec in PARAMETERS.items():
         node.declare_parameter(name, spec.default, spec.descriptor())
     values = {name: node.get_parameter(name).value for name in PARAMETERS}
     for name, value in values.items():
         check_value(name, value)
+    for warning in override_warnings(node, sys.argv if argv is None else argv):
+        node.get_logger().warn(warning)
     return values
+
+
+ROS_OWN_PARAMETERS = {"use_sim_time", "start_type_description_service"}
+
+
+def override_warnings(node, argv: list[str]) -> list[str]:
+    """A misspelt key (``treshold``) in a params file or ``-p``, and a params file with no section for this node
+    (another node's name), each as one warning naming the key, the file and what would match."""
+    warnings = []
+    overrides = set(getattr(node, "_parameter_overrides", {}))
+    unknown = sorted(k for k in overrides - set(PARAMETERS) - ROS_OWN_PARAMETERS if not k.startswith("qos_overrides."))
+    for key in unknown:
+        close = difflib.get_close_matches(key, PARAMETERS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        warnings.append(f"parameter '{key}' is set but this node has no such parameter; it is ignored{hint}")
+    name = node.get_fully_qualified_name()
+    for path in (argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--params-file"):
+        try:
+            sections = list(yaml.safe_load(Path(path).read_text()) or {})
+        except (OSError, yaml.YAMLError, TypeError):
+            continue  # rcl already refused an unreadable file at init
+        if sections and not any(_section_matches(section, name) for section in sections):
+            warnings.append(
+                f"params file '{path}' has sections {sections} but none for this node '{name}'; nothing in it applies "
+                f"(name the section '{name}' or '/**')"
+            )
+    return warnings
+
+
+def _section_matches(section: str, name: str) -> bool:
+    """rcl's node-name matching of a params-file section: exact (with or without the leading '/'), or wildcards."""
+    pattern = "/" + str(section).lstrip("/")
+    return fnmatch.fnmatchcase(name, pattern.replace("/**", "*")) or pattern == name
 
 
 def markdown_table() -> str:

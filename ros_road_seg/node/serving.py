@@ -89,6 +89,7 @@ class RoadSegServer:
             overlay_color=tuple(values["overlay_color"]),
             intra_op_threads=int(values["intra_op_threads"]),
             trt_cache_dir=values["trt_cache_dir"] or None,
+            spinning=values["intra_op_spinning"],
         )
         if self.segmenter.model_path != self.model_path:
             self.node.get_logger().info(

@@ -17,8 +17,8 @@ from pathlib import Path
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, exit_codes
 from ros_road_seg.core.paths import apply_fastdds_profile
-from ros_road_seg.node.discovery import wait_until_matched
-from ros_road_seg.node.ros_messages import set_stamp
+from ros_road_seg.tools.discovery import wait_until_matched
+from ros_road_seg.tools.ros_messages import set_stamp
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
@@ -156,7 +156,7 @@ def replay(
                     player.wait_wall(loop_gap_s)
                 player.start(first_ns)
                 last_bag, count = first_ns, 0
-                for connection, timestamp, raw in _checked_messages(reader, connections, path, first_ns):
+                for connection, timestamp, raw in checked_messages(reader, connections, path, first_ns):
                     player.wait_until(timestamp)
                     publishers[connection.id].publish(bytes(raw))
                     sent[topic_of[connection.id]] += 1
@@ -234,7 +234,7 @@ class _Player:
         self.clock_messages += 1
 
 
-def _checked_messages(reader, connections, path, start_ns: int | None = None):
+def checked_messages(reader, connections, path, start_ns: int | None = None):
     """reader.messages() from ``start_ns``, with damage found while reading (truncated MCAP, corrupt sqlite3) as a
     BagError."""
     messages = reader.messages(connections=connections, start=start_ns)

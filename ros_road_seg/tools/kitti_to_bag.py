@@ -24,8 +24,8 @@ from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
-from ros_road_seg.node.ros_messages import NS_PER_S
 from ros_road_seg.tools.bag_file import BagFile
+from ros_road_seg.tools.ros_messages import NS_PER_S
 
 DEFAULT_TOPIC = DEFAULT_IMAGE_TOPIC
 DEFAULT_FRAME_ID = "camera_color_left"

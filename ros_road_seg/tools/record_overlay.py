@@ -26,10 +26,10 @@ from ros_road_seg.core.image_conversion import output_msg_to_array
 from ros_road_seg.core.labels import DATASETS, read_label, road_masks
 from ros_road_seg.core.paths import apply_fastdds_profile
 from ros_road_seg.core.scoring import road_iou
-from ros_road_seg.node.discovery import wait_until_matched
-from ros_road_seg.node.ros_messages import diagnostic_values, stamp_to_ns
 from ros_road_seg.tools.bag_file import BagFile
+from ros_road_seg.tools.discovery import wait_until_matched
 from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, IMAGE
+from ros_road_seg.tools.ros_messages import diagnostic_values, stamp_to_ns
 
 
 def read_index(path: Path) -> dict[int, str]:
