@@ -30,7 +30,7 @@ from ros_road_seg.core.scoring import add_counts, pooled_iou, sweep_iou
 from training.data import SOFT_MANIFEST, Fold, layout
 from training.evaluation import evaluate, load_probability_fn
 from training.fitting import fit_run, mixed_run_data
-from training.recipe import Recipe, add_recipe_arguments
+from training.recipe import Recipe, add_recipe_arguments, parse_with_recipe
 
 
 def make_folds(dataset: str, data: Path, folds: int, gap: int) -> list[Fold]:
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("HEIGHT", "WIDTH"),
         help="do not train: score the finished folds in --out again at this input size",
     )
-    args = parser.parse_args(argv)
+    args = parse_with_recipe(parser, argv)
     if args.rescore_at:
         report = rescore(args.out, tuple(args.rescore_at), args.dataset, args.data)
         print(markdown(report))

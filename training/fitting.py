@@ -148,7 +148,8 @@ def save_training_state(model: keras.Model, path: Path) -> None:
     """Every optimizer variable (iteration, learning rate, moments) and every seed state, in order, atomically."""
     import numpy as np
 
-    arrays = {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    optimizer = getattr(model, "optimizer", None)  # None: a model that was never compiled (nothing to continue)
+    arrays = {f"optimizer_{i}": v.numpy() for i, v in enumerate(optimizer.variables if optimizer else [])}
     arrays.update({f"seed_{i}": v.numpy() for i, v in enumerate(_seed_states(model))})
     partial = path.with_name(f".{path.stem}.partial.npz")
     with partial.open("wb") as handle:
@@ -173,6 +174,52 @@ def restore_training_state(model: keras.Model, path: Path) -> None:
                 )
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
+
+
+class PullToStart(keras.callbacks.Callback):
+    """L2-SP, decoupled: after every step each pretrained encoder weight moves ``strength`` of the way back to its
+    starting value, so fine-tuning on a few KITTI frames keeps what the pretrained network knew (Li et al., "Explicit
+    inductive bias for transfer learning", 2018; applied outside the gradient like AdamW's decay)."""
+
+    def __init__(self, start: dict[str, list], strength: float) -> None:
+        super().__init__()
+        self.start, self.strength = start, strength
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        for layer in self.model.layers:
+            reference = self.start.get(layer.name)
+            if reference is None:
+                continue
+            for variable, value in zip(layer.trainable_weights, reference, strict=False):
+                variable.assign(variable - self.strength * (variable - value))
+
+
+def pretrained_weights(model: keras.Model, prefix: str = "intel_") -> dict[str, list]:
+    """The starting weights of the pretrained encoder's trainable layers, by layer name (what L2-SP pulls to)."""
+    return {
+        layer.name: [w.numpy().copy() for w in layer.trainable_weights]
+        for layer in model.layers
+        if layer.name.startswith(prefix) and layer.trainable_weights
+    }
+
+
+def freeze_encoder_stages(model: keras.Model, stages: int) -> int:
+    """Freeze every pretrained encoder layer up to the end of its ``stages``-th stage (1: 1/2 of the input, 2: 1/4,
+    3: 1/8); returns how many layers were frozen."""
+    from training.pretrained.intel_road import ENCODER_STAGES, PREFIX
+
+    if stages == 0:
+        return 0
+    names = [layer.name for layer in model.layers]
+    last = f"{PREFIX}{ENCODER_STAGES[stages - 1]}"
+    if last not in names:
+        raise ValueError(f"--freeze-stages needs the Intel encoder (no layer '{last}' in '{model.name}')")
+    frozen = 0
+    for layer in model.layers[: names.index(last) + 1]:
+        if layer.name.startswith(PREFIX) and layer.weights:
+            layer.trainable = False
+            frozen += 1
+    return frozen
 
 
 class SafeCheckpoint(keras.callbacks.Callback):
@@ -270,6 +317,10 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
 
     with _strategy_scope(recipe.strategy):
         model = initial_model(recipe, out / "last.keras" if resume else None)
+        if recipe.freeze_stages:
+            print(f"keep: {freeze_encoder_stages(model, recipe.freeze_stages)} encoder layers frozen", flush=True)
+        if recipe.l2_sp:  # the pretrained start, also when resuming (last.keras has moved away from it)
+            start = pretrained_weights(initial_model(recipe) if resume else model)
         input_size = tuple(model.input.shape[1:3])
         outputs = len(model.outputs)
         train_batches = RoadBatches(
@@ -299,6 +350,8 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
     monitor = monitored_metric(model, validating=val_batches is not None)
     checkpoint = SafeCheckpoint(out, monitor, best, keep_last=val_batches is None)
     callbacks = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=resume), checkpoint]
+    if recipe.l2_sp:
+        callbacks.insert(0, PullToStart(start, recipe.l2_sp))
     if recipe.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5, patience=3))
     if recipe.early_stopping:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,8 @@ class Recipe:
     lr_schedule: str = "cosine"
     init_from: Path | None = None
     freeze_batchnorm: bool = False
+    l2_sp: float = 0.0
+    freeze_stages: int = 0
     workers: int = 2
     quiet: bool = False
     early_stopping: int = 0
@@ -62,6 +65,10 @@ class Recipe:
             raise ValueError(f"--lr {self.lr} must be a finite number > 0")
         if not self.look_alike_weight > 0:
             raise ValueError(f"--look-alike-weight {self.look_alike_weight} must be > 0")
+        if not 0 <= self.l2_sp < 1:
+            raise ValueError(f"--l2-sp {self.l2_sp} must be in [0, 1) (the share of the way back per step)")
+        if not 0 <= self.freeze_stages <= 3:
+            raise ValueError(f"--freeze-stages {self.freeze_stages} must be 0..3 (the encoder's stages)")
         if self.early_stopping < 0:
             raise ValueError(f"--early-stopping {self.early_stopping} must be >= 0")
 
@@ -93,8 +100,59 @@ def _jsonable(value):
     return value
 
 
+def recipe_file_arguments(path: Path) -> list[str]:
+    """A recipe file (YAML: flag names without dashes as keys, e.g. ``input_size: [160, 512]``, ``mix: [...]``) as
+    the command-line flags it stands for, so it is validated exactly like typed flags."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(f"--recipe '{path}' cannot be read: {error}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--recipe '{path}' is not a mapping of flag names to values")
+    argv: list[str] = []
+    for key, value in values.items():
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, list) and key in ("mix", "exclude"):  # flags given once per value
+            for item in value:
+                argv += [flag, str(item)]
+        elif isinstance(value, list):
+            argv += [flag, *(str(item) for item in value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def parse_with_recipe(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` on top of ``--recipe FILE``'s flags: a flag given on the command line replaces the file's
+    (``--mix`` too: all of the file's mixes)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    recipe = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--recipe"), None)
+    if recipe is None:
+        return parser.parse_args(argv)
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    from_file, keep = [], True
+    for arg in recipe_file_arguments(Path(recipe)):
+        if arg.startswith("--"):
+            keep = arg not in given
+        if keep:
+            from_file.append(arg)
+    return parser.parse_args(from_file + argv)
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """What a training recipe is: data, model, schedule, augmentation. Shared by ``train`` and ``crossval``."""
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=None,
+        help="a recipe file (training/recipes/*.yaml); flags given here override it",
+    )
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--data", type=Path, required=True, help="KITTI data_semantics[/training] or CamVid root")
     parser.add_argument(
@@ -157,6 +215,20 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", type=Path, default=None, help="run folder or .keras to fine-tune from")
     parser.add_argument(
         "--freeze-batchnorm", action="store_true", help="with --init-from: keep BatchNorm statistics (few frames)"
+    )
+    parser.add_argument(
+        "--l2-sp",
+        type=bounded_number(0.0, 1.0),
+        default=0.0,
+        metavar="STRENGTH",
+        help="keep term: after every step, pull each pretrained encoder weight this share of the way back to its "
+        "starting value (L2-SP, decoupled like AdamW's decay; 0 = off, 1e-3 = mild)",
+    )
+    parser.add_argument(
+        "--freeze-stages",
+        type=bounded_number(0, 3, integer=True),
+        default=0,
+        help="keep term: freeze the pretrained encoder's first N stages (1/2, 1/4, 1/8 of the input)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (logs one line per epoch)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from ros_road_seg.core.errors import exit_codes
 from training.data import KITTI_DEFAULT_VAL_COUNT
 from training.fitting import fit_run, run_data
-from training.recipe import Recipe, add_recipe_arguments
+from training.recipe import Recipe, add_recipe_arguments, parse_with_recipe
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-seed", type=int, default=None, help="KITTI: seeded random validation split")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.keras")
     parser.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/unet16")
-    return parser.parse_args(argv)
+    return parse_with_recipe(parser, argv)
 
 
 @exit_codes("training.train")

@@ -114,6 +114,7 @@ def replay(
     qos: str = "recorded",
     start_offset: float = 0.0,
     node=None,
+    subscribers: int = 1,
 ) -> dict:
     """Publish the bag's messages at ``rate`` x recorded speed, ``loop`` times (0 = forever), from ``start_offset``
     seconds into the bag, each topic with :func:`publisher_qos`. With ``clock_hz`` > 0, /clock carries the bag's
@@ -143,7 +144,8 @@ def replay(
             raise BagError(
                 f"--start-offset {start_offset} s is past the end of '{path}' ({reader.duration / 1e9:.2f} s)"
             )
-        wait_until_matched(node, publishers.values(), wait_for_subscribers)  # best effort: plays on regardless
+        # best effort: plays on regardless after the wait
+        wait_until_matched(node, publishers.values(), wait_for_subscribers, minimum=subscribers)
         player = _Player(node, clock_pub, clock_hz, rate, reader.end_time)
         sent = {c.topic: 0 for c in connections}
         topic_of = {c.id: c.topic for c in connections}
@@ -275,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wait", type=bounded_number(0.0), default=5.0, help="seconds to wait for subscribers before playing"
     )
+    parser.add_argument(
+        "--subscribers",
+        type=bounded_number(1, 100, integer=True),
+        default=1,
+        help="subscribers each topic waits for (2: the node and a recorder), up to --wait seconds",
+    )
     args, ros_args = parser.parse_known_args(argv)
     apply_fastdds_profile()
     import rclpy
@@ -291,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             args.wait,
             qos=args.qos,
             start_offset=args.start_offset,
+            subscribers=args.subscribers,
         )
     except ExternalShutdownException:
         raise KeyboardInterrupt from None

@@ -64,7 +64,11 @@ def run_demo(
         print(f"[demo] 3/4 replaying the bag {loops}x at {rate}x speed")
         replay = ChildProcess(
             "bag_replay",
-            python_module_command("ros_road_seg.tools.bag_replay", str(bag), "--loop", str(loops), "--rate", str(rate)),
+            python_module_command(
+                "ros_road_seg.tools.bag_replay",
+                *(str(bag), "--loop", str(loops), "--rate", str(rate)),
+                *("--subscribers", "2"),  # the node and the recorder: the recorded bag misses no input frame
+            ),
             echo=True,
         )
         stages.append(replay)

@@ -141,6 +141,7 @@ class Recorder:
         self.last_arrival = 0.0
         self.diagnostics: dict[str, str] = {}
         self.bag = bag
+        self.input_subscription = None
         self._topics = {
             "overlay": node.resolve_topic_name(overlay_topic),
             "mask": node.resolve_topic_name(mask_topic),
@@ -152,7 +153,9 @@ class Recorder:
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         if bag is not None and input_topic:
             self._topics["input"] = node.resolve_topic_name(input_topic)
-            node.create_subscription(Image, input_topic, lambda msg: self._record("input", IMAGE, msg), qos)
+            self.input_subscription = node.create_subscription(
+                Image, input_topic, lambda msg: self._record("input", IMAGE, msg), qos
+            )
 
     @property
     def unique_frames(self) -> int:

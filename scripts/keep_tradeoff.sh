@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 24's trade-off: three keep-term settings (training/recipes/keep_{none,mild,strong}.yaml), each with KITTI
+# block 4-fold at the served size (160x512) and a CamVid check on two sequences no run of it saw (0001TP, 0006R0: left
+# out of the keep pool, scored on all their frames), beside the zero-shot Intel network. Resumable: a finished fold,
+# run or score is skipped. CPU: about 20 minutes per setting on 2 cores. The table: python3 scripts/keep_table.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh training
+CAMVID="${CAMVID:-../shared/data/camvid}"
+KITTI="${KITTI:-../shared/data/kitti_semantics}"
+UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
+IR="${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml"
+mkdir -p runs/keep
+# the zero-shot teachers at two sizes, and their soft labels (the more certain teacher per frame)
+[ -f runs/keep/intel_road_192x608.onnx ] || python -m training.export --intel-ir "$IR" --input-size 192 608 --out runs/keep/intel_road_192x608.onnx
+[ -f runs/keep/intel_road_384x1216.onnx ] || python -m training.export --intel-ir "$IR" --input-size 384 1216 --out runs/keep/intel_road_384x1216.onnx
+teachers=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
+[ -f runs/keep/soft_kitti_unlabelled/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$UNLABELLED" --out runs/keep/soft_kitti_unlabelled
+[ -f runs/keep/soft_camvid_train/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$CAMVID/train" --out runs/keep/soft_camvid_train
+score_camvid() {  # model, out folder
+  for seq in 0001TP 0006R0; do
+    [ -f "$2/$seq/eval.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" --split all --only "${seq}_*" --out "$2/$seq"
+  done
+}
+score_camvid runs/keep/intel_road_192x608.onnx runs/keep/camvid_zero_shot
+for setting in ${SETTINGS:-none mild strong}; do
+  python -m training.crossval --recipe "training/recipes/keep_$setting.yaml" --data "$KITTI" --folds 4 --out "runs/keep/cv_$setting"
+  [ -f "runs/keep/camvid_$setting/best.keras" ] || python -m training.train --recipe "training/recipes/keep_$setting.yaml" \
+      --data "$KITTI" --val 0 --exclude '0001TP_*' --exclude '0006R0_*' --out "runs/keep/camvid_$setting"
+  score_camvid "runs/keep/camvid_$setting" "runs/keep/camvid_$setting"
+done
