@@ -302,3 +302,34 @@ def test_look_alike_ground_weighs_more_in_the_loss_target(tmp_path):
         np.testing.assert_array_equal(targets[slot, ..., 1], expected)
     with pytest.raises(ValueError, match="look_alike_weight"):
         RoadBatches(kitti_samples(kitti), (48, 64), batch_size=1, look_alike_weight=0)
+
+
+def write_cityscapes(root, city: str, split: str, frames: int) -> None:
+    for number in range(frames):
+        stem = f"{city}_000000_{number:06d}"
+        rgb = np.full((32, 48, 3), 40 * number, np.uint8)
+        label = np.full((32, 48), 26, np.uint8)  # car
+        label[20:, :] = 7  # road
+        label[16:20, :] = 8  # sidewalk: a look-alike
+        write_png(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", rgb)
+        write_png(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", label)
+
+
+def test_cityscapes_layout_pairs_label_ids_and_folds_by_city(tmp_path):
+    from training.data import cityscapes_samples, layout, load_sample
+
+    write_cityscapes(tmp_path, "aachen", "train", 2)
+    write_cityscapes(tmp_path, "bremen", "train", 1)
+    write_cityscapes(tmp_path, "lindau", "val", 1)
+    samples = cityscapes_samples(tmp_path)
+    assert [s.name for s in samples] == ["aachen_000000_000000", "aachen_000000_000001", "bremen_000000_000000",
+                                         "lindau_000000_000000"]  # fmt: skip
+    loaded = load_sample(samples[0])
+    assert loaded.road[20:].all() and not loaded.road[:20].any() and loaded.look_alike[16:20].all()
+    train, val = layout("cityscapes").split(tmp_path, 0, None)
+    assert len(train) == 3 and [s.name for s in val] == ["lindau_000000_000000"]
+    folds = layout("cityscapes").folds(tmp_path, 0, 0)
+    assert [f.name for f in folds] == ["aachen", "bremen", "lindau"]
+    (tmp_path / "gtFine" / "train" / "bremen" / "bremen_000000_000000_gtFine_labelIds.png").unlink()
+    with pytest.raises(DatasetError, match="without their labelIds"):
+        cityscapes_samples(tmp_path)

@@ -1,0 +1,86 @@
+"""The keep terms of fine-tuning (training.fitting: L2-SP pull, frozen encoder stages), the teacher chosen per frame
+(training.distill --combine confident), and the recipe files (training/recipes/*.yaml, --recipe)."""
+
+from __future__ import annotations
+
+import argparse
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from ros_road_seg.core.errors import UsageError
+from training.distill import mean_entropy, soft_probability
+from training.fitting import PullToStart
+from training.recipe import Recipe, add_recipe_arguments, parse_with_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEL_IR = ROOT.parent / "shared" / "weights" / "road-segmentation-adas-0001" / "road-segmentation-adas-0001.xml"
+
+
+def test_the_pull_moves_each_weight_its_share_of_the_way_back():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="intel_dense")(inputs))
+    layer = model.get_layer("intel_dense")
+    start = [w.numpy().copy() for w in layer.trainable_weights]
+    moved = [w + 1.0 for w in start]
+    layer.set_weights(moved)
+    pull = PullToStart({"intel_dense": start}, 0.25)
+    pull.set_model(model)
+    pull.on_train_batch_end(0)
+    for now, before, after in zip(layer.get_weights(), start, moved, strict=True):
+        np.testing.assert_allclose(now, after - 0.25 * (after - before), rtol=1e-6)  # 3/4 of the way left
+
+
+@pytest.mark.skipif(not INTEL_IR.is_file(), reason=f"Intel road IR not at {INTEL_IR} (../shared absent)")
+def test_freezing_the_first_stage_freezes_only_encoder_layers_up_to_it():
+    from training.fitting import freeze_encoder_stages
+    from training.models import build_model
+    from training.pretrained.intel_road import ENCODER_STAGES, PREFIX
+
+    model = build_model("intel_unet", (64, 96, 3), pretrained=INTEL_IR)
+    trainable_before = len(model.trainable_weights)
+    frozen = freeze_encoder_stages(model, 1)
+    names = [layer.name for layer in model.layers]
+    boundary = names.index(PREFIX + ENCODER_STAGES[0])
+    assert frozen > 0 and len(model.trainable_weights) < trainable_before
+    for index, layer in enumerate(model.layers):
+        if layer.weights:
+            assert layer.trainable == (index > boundary or not layer.name.startswith(PREFIX)), layer.name
+
+
+def test_the_most_certain_teacher_speaks_for_the_frame():
+    unsure = types.SimpleNamespace(probability=lambda rgb: np.full((2, 2), 0.5, np.float32))
+    crisp = types.SimpleNamespace(probability=lambda rgb: np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    chosen, speaker = soft_probability([unsure, crisp], rgb, "confident")
+    assert speaker == 1 and chosen.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    averaged, speaker = soft_probability([unsure, crisp], rgb, "mean")
+    assert speaker == -1 and averaged.tolist() == [[0.75, 0.25], [0.25, 0.75]]
+    assert mean_entropy(np.full((2, 2), 0.5)) == pytest.approx(1.0) and mean_entropy(np.eye(2)) < 1e-3
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "training" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_file_is_a_valid_recipe(recipe):
+    parser = argparse.ArgumentParser()
+    add_recipe_arguments(parser)
+    built = Recipe.from_args(parse_with_recipe(parser, ["--recipe", str(recipe)]))
+    assert built.dataset and built.epochs >= 1
+
+
+def test_command_line_flags_override_the_recipe_file(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("# a comment\ndataset: kitti\ndata: D\nepochs: 7\nmix:\n  - soft:A:0.2\n  - soft:B:0.3\n")
+    parser = argparse.ArgumentParser()
+    add_recipe_arguments(parser)
+    from_file = Recipe.from_args(parse_with_recipe(parser, ["--recipe", str(recipe)]))
+    assert from_file.epochs == 7 and [m.path.name for m in from_file.mix] == ["A", "B"]
+    overridden = Recipe.from_args(
+        parse_with_recipe(parser, ["--recipe", str(recipe), "--epochs", "2", "--mix", "soft:C:0.1"])
+    )
+    assert overridden.epochs == 2 and [m.path.name for m in overridden.mix] == ["C"]
+    recipe.write_text("- not a mapping\n")
+    with pytest.raises(UsageError, match="mapping"):
+        parse_with_recipe(parser, ["--recipe", str(recipe)])
