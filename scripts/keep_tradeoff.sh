@@ -2,7 +2,7 @@
 # Issue 24's trade-off: three keep-term settings (training/recipes/keep_{none,mild,strong}.yaml), each with KITTI
 # block 4-fold at the served size (160x512) and a CamVid check on two sequences no run of it saw (0001TP, 0006R0: left
 # out of the keep pool, scored on all their frames), beside the zero-shot Intel network. Resumable: a finished fold,
-# run or score is skipped. CPU: about 20 minutes per setting on 2 cores. The table: python3 scripts/keep_table.py
+# run or score is skipped. CPU: about 12 minutes per setting on 2 cores. The table: python3 scripts/keep_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
@@ -19,7 +19,7 @@ teachers=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
 [ -f runs/keep/soft_camvid_train/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$CAMVID/train" --out runs/keep/soft_camvid_train
 score_camvid() {  # model, out folder
   for seq in 0001TP 0006R0; do
-    [ -f "$2/$seq/eval.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" --split all --only "${seq}_*" --out "$2/$seq"
+    [ -f "$2/$seq/eval_camvid_all.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" --split all --only "${seq}_*" --out "$2/$seq"
   done
 }
 score_camvid runs/keep/intel_road_192x608.onnx runs/keep/camvid_zero_shot

@@ -19,11 +19,10 @@ KITTI="${KITTI:-../shared/data/kitti_semantics}"
 UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
 DEMO_FRAMES='00000[0-4]_10'
 
-# 0. The default: Intel teacher -> soft labels -> U-Net student on the teacher's encoder (192x608).
-teacher=(--dataset kitti --data "$KITTI" --model intel_road --input-size 192 608 --augment strong --repeat 4
-  --mix "camvid:$CAMVID:0.25" --epochs 20 --lr 3e-4 --batch-size 8 --quiet)
-student=(--dataset kitti --data "$KITTI" --input-size 192 608 --augment strong --repeat 2 --mix "camvid:$CAMVID:0.2"
-  --epochs 10 --lr 1e-4 --batch-size 8 --quiet)
+# 0. The default: Intel teacher -> soft labels -> U-Net student on the teacher's encoder (192x608). Recipes:
+#    training/recipes/intel_road_teacher.yaml, intel_unet_student.yaml, intel_unetpp_student.yaml.
+teacher=(--recipe training/recipes/intel_road_teacher.yaml --data "$KITTI")
+student=(--recipe training/recipes/intel_unet_student.yaml --data "$KITTI")
 python -m training.export --intel-ir "${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml" \
     --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
 python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher
@@ -34,8 +33,8 @@ for k in 1 2 3 4; do
 done
 python -m training.crossval --folds 4 --model intel_unet --encoder-from 'runs/cv_teacher/fold{fold}/best.keras' \
     "${student[@]}" --mix 'soft:runs/soft_teacher/fold{fold}:0.35' --out runs/cv_intel_unet
-python -m training.crossval --folds 4 --model intel_unetpp --deep-supervision \
-    --encoder-from 'runs/cv_teacher/fold{fold}/best.keras' "${student[@]}" --mix 'soft:runs/soft_teacher/fold{fold}:0.35' \
+python -m training.crossval --folds 4 --recipe training/recipes/intel_unetpp_student.yaml --data "$KITTI" \
+    --encoder-from 'runs/cv_teacher/fold{fold}/best.keras' --mix 'soft:runs/soft_teacher/fold{fold}:0.35' \
     --out runs/cv_intel_unetpp
 [ -f runs/teacher_kitti/model.onnx ] || { python -m training.train "${teacher[@]}" --val 0 --exclude "$DEMO_FRAMES" \
     --out runs/teacher_kitti && python -m training.export runs/teacher_kitti --out runs/teacher_kitti/model.onnx; }
@@ -50,22 +49,20 @@ python -m training.quantize models/intel_unet_kitti_160x512.onnx --precision fp1
 python -m training.quantize models/intel_unet_kitti_160x512.onnx --calib "$UNLABELLED" \
     --out models/intel_unet_kitti_160x512_int8.onnx --fp16-sibling intel_unet_kitti_160x512_fp16.onnx   # the default
 ln -sf intel_unet_kitti_160x512_int8.onnx models/road_seg_default.onnx
-python -c "import keras, training.models; keras.saving.load_model('runs/intel_unet_kitti/best.keras', compile=False).save('models/intel_unet_kitti.keras')"
-python -m training.export runs/intel_unet_kitti --out models/intel_unet_kitti.onnx
+python -m training.export runs/intel_unet_kitti --out models/intel_unet_kitti.onnx --save-keras models/intel_unet_kitti.keras
 python -m training.quantize models/intel_unet_kitti.onnx --precision fp16 --out models/intel_unet_kitti_fp16.onnx
 python -m training.quantize models/intel_unet_kitti.onnx --calib "$UNLABELLED" --out models/intel_unet_kitti_int8.onnx \
     --fp16-sibling intel_unet_kitti_fp16.onnx
 python -m training.export runs/teacher_kitti --out models/intel_road_kitti.onnx   # the fine-tuned teacher, a comparison row
 bash scripts/camvid_heldout.sh                                        # CamVid held-out sequences, the whole recipe
-camvid1=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 1e-3 --seed 0 --quiet --augment full)
-camvid2=(--dataset camvid --data "$CAMVID" --batch-size 8 --loss bce_dice --lr 3e-4 --seed 0 --quiet --augment flip)
-kitti=(--augment strong --repeat 4 --mix "camvid:$CAMVID:0.25" --freeze-batchnorm --epochs 30 --lr 3e-4
-  --batch-size 8 --quiet)
+camvid1=(--recipe training/recipes/unet16_camvid_stage1.yaml --data "$CAMVID")
+camvid2=(--recipe training/recipes/unet16_camvid_stage2.yaml --data "$CAMVID")
+kitti=(--recipe training/recipes/unet16_kitti.yaml)
 
 # 1. CamVid stages (U-Net 16 -> models/unet16_camvid.keras, the KITTI stage's starting point; UNet++ 8 DS).
-python -m training.train "${camvid1[@]}" --model unet --base-filters 16 --epochs 30 --out runs/unet16_camvid
+python -m training.train "${camvid1[@]}" --out runs/unet16_camvid
 python -m training.train "${camvid2[@]}" --epochs 16 --init-from runs/unet16_camvid --out runs/unet16_camvid_ft
-python -c "import keras; keras.saving.load_model('runs/unet16_camvid_ft/best.keras', compile=False).save('models/unet16_camvid.keras')"
+python -m training.export runs/unet16_camvid_ft --out runs/unet16_camvid_ft/model.onnx --save-keras models/unet16_camvid.keras
 python -m training.train "${camvid1[@]}" --model unetpp --base-filters 8 --deep-supervision --epochs 20 \
     --out runs/unetpp8ds_camvid
 python -m training.train "${camvid2[@]}" --epochs 8 --init-from runs/unetpp8ds_camvid --out runs/unetpp8ds_camvid_ft
@@ -95,7 +92,7 @@ python -m training.quantize runs/unet16_kitti/model.onnx --precision fp16 --out 
 cp runs/unet16_kitti/model_int8.onnx models/unet16_kitti_int8.onnx          # the small 224x224 option
 cp runs/unet16_kitti/model.onnx models/unet16_kitti.onnx
 cp runs/unet16_kitti/model_fp16.onnx models/unet16_kitti_fp16.onnx
-python -c "import keras; keras.saving.load_model('runs/unet16_kitti/best.keras', compile=False).save('models/unet16_kitti.keras')"
+python -m training.export runs/unet16_kitti --out runs/unet16_kitti/model.onnx --save-keras models/unet16_kitti.keras
 
 # 4. U-Net vs UNet++ on the demo frames neither trained on, with their k-fold. (The KITTI-shaped 160x512 input
 #    scored below 224x224 in its k-fold, runs/cv_r4_160x512, so no final model is trained or shipped for it.)

@@ -80,7 +80,7 @@ def test_command_line_flags_override_the_recipe_file(tmp_path):
     overridden = Recipe.from_args(
         parse_with_recipe(parser, ["--recipe", str(recipe), "--epochs", "2", "--mix", "soft:C:0.1"])
     )
-    assert overridden.epochs == 2 and [m.path.name for m in overridden.mix] == ["C"]
+    assert overridden.epochs == 2 and [m.path.name for m in overridden.mix] == ["A", "B", "C"]  # lists add
     recipe.write_text("- not a mapping\n")
     with pytest.raises(UsageError, match="mapping"):
         parse_with_recipe(parser, ["--recipe", str(recipe)])

@@ -302,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         default="repeat",
         help="how nearest upsampling is exported: repeat (Tile; faster once INT8) or resize (faster in FP32)",
     )
+    parser.add_argument(
+        "--save-keras", type=Path, default=None, help="also save the run's model as this uncompiled .keras (shipping)"
+    )
     args = parser.parse_args(argv)
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: 17 or newer is required")
@@ -325,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key, value in sorted(metadata.items()):
         print(f"  {key} = {value}")
+    if args.save_keras is not None and args.run is not None:
+        from training.models import load_keras_model
+
+        load_keras_model(args.run).save(args.save_keras)
+        print(f"wrote {args.save_keras}")
     return 0
 
 

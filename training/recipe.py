@@ -129,13 +129,13 @@ def recipe_file_arguments(path: Path) -> list[str]:
 
 
 def parse_with_recipe(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse ``argv`` on top of ``--recipe FILE``'s flags: a flag given on the command line replaces the file's
-    (``--mix`` too: all of the file's mixes)."""
+    """Parse ``argv`` on top of ``--recipe FILE``'s flags: a flag given on the command line replaces the file's;
+    ``--mix`` and ``--exclude`` (lists) add to the file's (a fold's soft labels beside the recipe's CamVid share)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     recipe = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--recipe"), None)
     if recipe is None:
         return parser.parse_args(argv)
-    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")} - {"--mix", "--exclude"}
     from_file, keep = [], True
     for arg in recipe_file_arguments(Path(recipe)):
         if arg.startswith("--"):
@@ -151,7 +151,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "--recipe",
         type=Path,
         default=None,
-        help="a recipe file (training/recipes/*.yaml); flags given here override it",
+        help="a recipe file (training/recipes/*.yaml); flags given here replace its values, --mix/--exclude add to it",
     )
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--data", type=Path, required=True, help="KITTI data_semantics[/training] or CamVid root")
