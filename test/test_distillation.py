@@ -12,21 +12,9 @@ import pytest
 from synthetic_data import make_kitti, write_png
 
 from ros_road_seg.core.errors import RoadSegError
-from ros_road_seg.core.labels import distillation_target, road_masks
+from ros_road_seg.core.labels import road_masks
 
 TINY = "--base-filters 4 --depth 2 --input-size 32 32 --quiet --workers 1".split()
-
-
-def test_distillation_targets_by_hand():
-    teacher = np.array([[0.2, 0.9], [0.6, 0.0]], np.float32)
-    road, weight = distillation_target(teacher)  # no label: learn the teacher everywhere
-    np.testing.assert_array_equal(road, teacher)
-    np.testing.assert_array_equal(weight, np.ones((2, 2)))
-    label = np.array([[1, 0], [0, 1]], np.uint8)
-    valid = np.array([[1, 1], [0, 1]], np.uint8)  # pixel (1, 0) carries the ignore label
-    road, weight = distillation_target(teacher, label, valid)
-    np.testing.assert_array_equal(road, [[1.0, 0.0], [0.0, 1.0]])  # the label wins where both exist
-    np.testing.assert_array_equal(weight, [[1.0, 1.0], [0.0, 1.0]])  # ignore: counts nowhere, teacher not asked
 
 
 def write_soft_folder(root: Path, names: list[str], value_left: int, value_right: int, trained_on: str = "") -> Path:

@@ -65,23 +65,6 @@ def look_alike_mask(label: np.ndarray, dataset: str) -> np.ndarray:
     return np.isin(label, label_spec(dataset).look_alike_ids).astype(np.uint8)
 
 
-def distillation_target(
-    teacher: np.ndarray, road: np.ndarray | None = None, valid: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(road target float32, weight float32) for a frame with a teacher's road probability and maybe a label.
-
-    Hard labels win where both exist; where the label says "ignore" the pixel counts nowhere (weight 0, the teacher
-    is not asked either); a frame without a label learns the teacher's soft probability everywhere.
-    """
-    teacher = np.clip(teacher.astype(np.float32), 0.0, 1.0)
-    if road is None:
-        return teacher, np.ones_like(teacher, dtype=np.float32)
-    if road.shape != teacher.shape:
-        raise ValueError(f"label shape {road.shape} differs from teacher shape {teacher.shape}")
-    weight = np.ones_like(teacher) if valid is None else valid.astype(np.float32)
-    return road.astype(np.float32), weight
-
-
 def read_label(path: Path) -> np.ndarray:
     """A single-channel 8-bit label-id image; a colour label is an error (use semantic/, not semantic_rgb/)."""
     label = decode_image_file(path, "label", cv2.IMREAD_UNCHANGED)

@@ -66,39 +66,6 @@ class ScaleChannels(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="road_seg")
-class SumChannels(keras.layers.Layer):
-    """The sum of some channels as one channel (road = road + lane marking of the Intel softmax). Built by no code
-    now (:class:`RoadLogit` replaced it); registered so that checkpoints made before that change still load."""
-
-    def __init__(self, channels, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.channels = [int(c) for c in channels]
-
-    def call(self, x):
-        from keras import ops
-
-        return ops.sum(ops.stack([x[..., c] for c in self.channels], axis=-1), axis=-1, keepdims=True)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 1)
-
-    def get_config(self):
-        return {**super().get_config(), "channels": self.channels}
-
-
-@keras.saving.register_keras_serializable(package="road_seg")
-class ProbabilityLogit(keras.layers.Layer):
-    """log(p / (1 - p)) of a probability map, clipped to [1e-6, 1 - 1e-6]. Built by no code now (:class:`RoadLogit`
-    replaced it); registered so that checkpoints made before that change still load."""
-
-    def call(self, p):
-        from keras import ops
-
-        p = ops.clip(p, 1e-6, 1.0 - 1e-6)
-        return ops.log(p) - ops.log(1.0 - p)
-
-
-@keras.saving.register_keras_serializable(package="road_seg")
 class RoadLogit(keras.layers.Layer):
     """The logit of "road" from a 4-class softmax's inputs, without the softmax: with ``road`` the classes summed for
     road, log(sum exp(road logits)) - log(sum exp(other logits)), each log-sum-exp of two taken stably as

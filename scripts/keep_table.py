@@ -1,0 +1,65 @@
+"""The keep-term trade-off table (issue 24) from the runs' own JSON: runs/keep/cv_<setting>/crossval.json (KITTI
+block 4-fold at 160x512, scored at full resolution) and runs/keep/camvid_<setting>/<sequence>/eval_camvid_all.json
+(CamVid sequences no run of that setting saw). Prints Markdown; `--json FILE` also keeps the numbers."""
+
+import json
+import sys
+from pathlib import Path
+
+KEEP = Path("runs/keep")
+SETTINGS = {
+    "none": "no keep term (KITTI labels + zero-shot soft labels on unlabelled KITTI)",
+    "mild": "mild: + CamVid frames (zero-shot soft labels) 25 % of each epoch, L2-SP 1e-3",
+    "strong": "strong: + CamVid 40 %, L2-SP 1e-2, first encoder stage frozen",
+}
+SEQUENCES = ("0001TP", "0006R0")
+# the zero-shot network's own k-fold per block (no training; models/README.md, measured last round at 192x608)
+ZERO_SHOT_BLOCKS = (0.8685, 0.8823, 0.9066, 0.7859)
+
+
+def camvid(folder: Path) -> list:
+    scores = []
+    for sequence in SEQUENCES:
+        path = folder / sequence / "eval_camvid_all.json"
+        scores.append(json.loads(path.read_text())["pooled_iou_full"] if path.is_file() else None)
+    return scores
+
+
+def cell(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+rows, record = [], {}
+blocks = " | ".join(cell(v) for v in ZERO_SHOT_BLOCKS)
+mean = sum(ZERO_SHOT_BLOCKS) / len(ZERO_SHOT_BLOCKS)
+zero = camvid(KEEP / "camvid_zero_shot")
+rows.append(
+    f"| Intel network as it comes (zero-shot, 192x608) | {mean:.4f} | {blocks} | " + " | ".join(map(cell, zero)) + " |"
+)
+record["zero_shot"] = {"kfold_blocks": ZERO_SHOT_BLOCKS, "camvid": dict(zip(SEQUENCES, zero))}
+for setting, label in SETTINGS.items():
+    cv = KEEP / f"cv_{setting}" / "crossval.json"
+    if not cv.is_file():
+        continue
+    report = json.loads(cv.read_text())
+    folds = [fold["pooled_iou"] for fold in report["folds"]]
+    summary = report["summary"]
+    scores = camvid(KEEP / f"camvid_{setting}")
+    rows.append(
+        f"| {label} (`training/recipes/keep_{setting}.yaml`) | {summary['mean_of_fold_pooled_iou']:.4f} ± "
+        f"{summary['sd_of_fold_pooled_iou']:.4f} | "
+        + " | ".join(map(cell, folds))
+        + " | "
+        + " | ".join(map(cell, scores))
+        + " |"
+    )
+    record[setting] = {
+        "kfold_blocks": folds,
+        "kfold_mean": summary["mean_of_fold_pooled_iou"],
+        "camvid": dict(zip(SEQUENCES, scores)),
+    }
+print("| setting | KITTI 4-fold at 160x512 | 000000–07 | 08–15 | 16–23 | 24–31 | CamVid 0001TP | CamVid 0006R0 |")
+print("|---|---|---|---|---|---|---|---|")
+print("\n".join(rows))
+if "--json" in sys.argv:
+    Path(sys.argv[sys.argv.index("--json") + 1]).write_text(json.dumps(record, indent=2))
