@@ -72,17 +72,22 @@ def test_training_tools_exit_2_on_bad_arguments_and_1_on_a_clear_error(
     assert err.strip().startswith(f"{module}: error:") and "Traceback" not in err, err
 
 
-def test_bench_fails_with_one_line_on_a_bad_model(tmp_path):
-    """Before: a traceback."""
-    (tmp_path / "bad.onnx").write_bytes(b"not a model")
-    result = subprocess.run(
-        [sys.executable, "-m", "ros_road_seg.bench", "--model", str(tmp_path / "bad.onnx"), "--node-rates"],
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    """``python -m module args`` from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
+
+
+def test_bench_fails_with_one_line_on_a_bad_model(tmp_path):
+    """Before: a traceback."""
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    result = run_module("ros_road_seg.bench", "--model", str(tmp_path / "bad.onnx"), "--node-rates")
     assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
     assert "bench: error:" in result.stderr and "Traceback" not in result.stderr
 
@@ -138,8 +143,6 @@ def test_nonsense_numbers_are_usage_errors_naming_the_value(capsys, module, args
 @pytest.mark.parametrize("target", ["unwritable", "file_as_folder"])
 def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, target):
     """Before: kitti_to_bag (and train, export, evaluate, record_overlay) gave a traceback on a bad output path."""
-    from ros_road_seg.tools import kitti_to_bag
-
     frames = tmp_path / "frames"
     frames.mkdir()
     import cv2
@@ -149,14 +152,6 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, target):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     out = blocker / "bag" if target == "file_as_folder" else Path("/proc/no_such_dir/bag")
-    result = subprocess.run(
-        [sys.executable, "-m", "ros_road_seg.tools.kitti_to_bag", str(frames), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
+    result = run_module("ros_road_seg.tools.kitti_to_bag", str(frames), "--out", str(out))
     assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
     assert result.stderr.strip().startswith("kitti_to_bag: error:") and "Traceback" not in result.stderr, result.stderr
-    assert kitti_to_bag.DEFAULT_TOPIC  # the module imports without ROS running
