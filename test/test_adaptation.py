@@ -1,0 +1,60 @@
+"""training.adapt end to end on tiny frames with a tiny model (seconds): frames -> soft labels -> fine-tune ->
+FP32/INT8/FP16 -> summary with before/after figures and the launch line; a second run finds every stage done."""
+
+from __future__ import annotations
+
+import json
+
+import onnxruntime as ort
+import pytest
+from synthetic_data import make_kitti, synthetic_frame, write_png
+
+from training import adapt as adapt_cli
+from training.models import build_model
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, red_model):
+    tmp = tmp_path_factory.mktemp("adapt")
+    frames = tmp / "frames"
+    for index in range(12):
+        write_png(frames / f"f{index:03d}.png", synthetic_frame(index, (48, 64), seed=7)[0])
+    start = tmp / "start.keras"
+    build_model("unet", (32, 32, 3), base_filters=4, depth=2).save(start)
+    labelled = make_kitti(tmp / "kitti", 4)
+    args = ["--frames", str(frames), "--start", str(start), "--teacher", str(red_model), "--out", str(tmp / "out")]
+    args += ["--evaluate-on", str(labelled), "--evaluate-dataset", "kitti", "--input-size", "32", "32", "--epochs", "2"]
+    assert adapt_cli.main(args) == 0
+    return tmp, args
+
+
+def test_adapt_writes_models_with_their_story_and_a_summary(adapted, capsys):
+    tmp, _ = adapted
+    summary = json.loads((tmp / "out" / "adapt_summary.json").read_text())
+    for key in ("fp32", "int8", "fp16"):
+        session = ort.InferenceSession(summary["adapted"][key], providers=["CPUExecutionProvider"])
+        metadata = session.get_modelmeta().custom_metadata_map
+        assert (
+            metadata["road_seg.adapted_from"] == "start.keras"
+            and str(tmp / "frames") in metadata["road_seg.adapted_on"]
+        )
+    agreement = summary["agreement_with_teacher"]
+    assert 0.0 <= agreement["before"] <= 1.0 and 0.0 <= agreement["after"] <= 1.0
+    assert set(summary["road_iou_labelled"]) == {"before", "after"}
+    assert summary["held_back_frames"] == ["f005"]  # every 10th frame, never trained on
+    config = json.loads((tmp / "out" / "run" / "config.json").read_text())
+    assert "f005" not in config["train_names"]
+    assert summary["launch"].startswith("ros2 launch ros_road_seg seg.launch.py model:=")
+
+
+def test_a_second_run_continues_from_what_is_done(adapted, capsys):
+    tmp, args = adapted
+    capsys.readouterr()
+    assert adapt_cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("(done before)") == 3, out  # soft labels, fine-tune, export; the frames folder is yours
+
+
+def test_frames_or_a_bag_is_required(tmp_path, capsys):
+    assert adapt_cli.main(["--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("training.adapt: error: give --frames DIR, or --bag BAG")

@@ -1,0 +1,79 @@
+"""``python -m training.adapt``: adapt a road model to your camera from your frames (a folder or a recorded bag),
+without labels, or with a few. Stages, each resumable: frames -> soft labels (the zero-shot teachers) -> fine-tune
+(keep term) -> FP32 / INT8 / FP16 -> summary (before/after, and the ``ros2 launch`` line to run it).
+
+    python -m training.adapt --bag my_drive --topic /camera/image_rect_color --out runs/adapt_my_camera
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ros_road_seg.core.arguments import bounded_number
+from ros_road_seg.core.errors import UsageError, exit_codes
+from ros_road_seg.core.paths import share_directory
+from training.adaptation import Adaptation, adapt
+from training.data import DATASETS
+
+
+@exit_codes("training.adapt")
+def main(argv: list[str] | None = None) -> int:
+    models = share_directory() / "models"
+    parser = argparse.ArgumentParser(prog="python -m training.adapt", description=__doc__)
+    parser.add_argument("--frames", type=Path, default=None, help="a folder of your camera's frames")
+    parser.add_argument("--bag", type=Path, default=None, help="or a rosbag2 (sqlite3 / MCAP) with --topic")
+    parser.add_argument("--topic", default=None, help="the Image or CompressedImage topic in --bag")
+    parser.add_argument("--hz", type=bounded_number(0.0, 100.0, above=True), default=2.0, help="frames/s from --bag")
+    parser.add_argument("--out", type=Path, required=True, help="the adaptation folder (resumable)")
+    parser.add_argument("--start", type=Path, default=models / "intel_unet_kitti.keras", help="the .keras to adapt")
+    parser.add_argument(
+        "--teacher", type=Path, nargs="+", default=[models / "intel_road_192x608.onnx"], help="zero-shot teachers"
+    )
+    parser.add_argument("--labelled", type=Path, default=None, help="a few labelled frames to train on too")
+    parser.add_argument("--labelled-dataset", choices=DATASETS, default="kitti")
+    parser.add_argument("--evaluate-on", type=Path, default=None, help="labelled frames never trained on")
+    parser.add_argument("--evaluate-dataset", choices=DATASETS, default="kitti")
+    parser.add_argument("--evaluate-only", nargs="+", default=[], metavar="PATTERN", help="score only these names")
+    parser.add_argument("--input-size", type=bounded_number(32, 2048, integer=True), nargs=2, default=[160, 512])
+    parser.add_argument("--epochs", type=bounded_number(1, 1000, integer=True), default=8)
+    parser.add_argument("--lr", type=bounded_number(0.0, 1.0, above=True), default=1e-4)
+    parser.add_argument("--l2-sp", type=bounded_number(0.0, 1.0), default=1e-3, help="keep term: pull to the start")
+    args = parser.parse_args(argv)
+    if (args.frames is None) == (args.bag is None) or (args.bag is not None and not args.topic):
+        raise UsageError("give --frames DIR, or --bag BAG with --topic TOPIC")
+    plan = Adaptation(
+        out=args.out,
+        start=args.start,
+        teachers=tuple(args.teacher),
+        frames=args.frames,
+        bag=args.bag,
+        topic=args.topic,
+        hz=args.hz,
+        labelled=args.labelled,
+        labelled_dataset=args.labelled_dataset,
+        evaluate_on=args.evaluate_on,
+        evaluate_dataset=args.evaluate_dataset,
+        evaluate_only=tuple(args.evaluate_only),
+        input_size=tuple(args.input_size),
+        epochs=args.epochs,
+        lr=args.lr,
+        l2_sp=args.l2_sp,
+    )
+    result = adapt(plan)
+    before, after = result["agreement_with_teacher"]["before"], result["agreement_with_teacher"]["after"]
+    print(
+        f"agreement with the teacher on {len(result['held_back_frames'])} held-back frames: {before:.4f} -> {after:.4f}"
+    )
+    if "road_iou_labelled" in result:
+        iou = result["road_iou_labelled"]
+        print(f"road IoU on the labelled frames never trained on: {iou['before']:.4f} -> {iou['after']:.4f}")
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result["seconds_per_stage"].items())
+    print(f"time: {stages}")
+    print(f"run it:\n  {result['launch']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Adapting a road model to your camera: your frames (a folder, or a bag) -> the zero-shot teachers' soft labels on
+them (cached) -> the start model fine-tuned on them with the keep term (L2-SP toward the start, a few labelled frames
+if you have them) -> FP32, INT8 calibrated on your frames, FP16 -> a summary with before/after figures.
+
+Each stage leaves its result in the adaptation folder and is skipped when that result is there, so an interrupted
+adaptation continues where it stopped. Library code: ``training.adapt`` is its command line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ros_road_seg.core.errors import DatasetError
+from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.model import FP16_SIBLING_KEY
+from ros_road_seg.core.scoring import iou_counts, pooled_iou
+from training.data import MixSource, layout, training_pool
+from training.recipe import Recipe
+
+STAGES = ("frames", "soft labels", "fine-tune", "export", "summary")
+SOFT_THRESHOLD = 0.5  # a teacher's probability above this counts as road when agreement is scored
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What one adaptation uses; ``out`` holds every stage's result."""
+
+    out: Path
+    start: Path  # the .keras model to adapt (the shipped default's weights by default)
+    teachers: tuple[Path, ...]
+    frames: Path | None = None  # a folder of your frames, or:
+    bag: Path | None = None
+    topic: str | None = None
+    hz: float = 2.0
+    labelled: Path | None = None  # a few labelled frames to train on too
+    labelled_dataset: str = "kitti"
+    evaluate_on: Path | None = None  # labelled frames never trained on: before/after road IoU
+    evaluate_dataset: str = "kitti"
+    evaluate_only: tuple[str, ...] = ()
+    input_size: tuple[int, int] = (160, 512)
+    epochs: int = 8
+    lr: float = 1e-4
+    l2_sp: float = 1e-3
+    soft_share: float = 0.5
+    hold_back_every: int = 10  # every n-th frame is held back from training to measure agreement with the teacher
+    calibration_frames: int = 64
+
+
+def say(stage: int, text: str) -> None:
+    print(f"[adapt] {stage}/{len(STAGES)} {STAGES[stage - 1]}: {text}", flush=True)
+
+
+def frames_folder(plan: Adaptation) -> Path:
+    """Stage 1: the frames to adapt on (out/frames from a bag, written once; or the folder given)."""
+    if plan.bag is None:
+        if plan.frames is None or not plan.frames.is_dir():
+            raise DatasetError(f"frames folder '{plan.frames}' does not exist (give --frames DIR or --bag BAG)")
+        say(1, f"'{plan.frames}'")
+        return plan.frames
+    folder = plan.out / "frames"
+    marker = folder / ".complete"
+    if marker.is_file():
+        say(1, f"'{folder}' (done before)")
+        return folder
+    from ros_road_seg.tools.bag_to_frames import extract
+
+    say(1, f"reading '{plan.topic}' from '{plan.bag}' at most {plan.hz:g} frames/s")
+    result = extract(plan.bag, plan.topic, folder, hz=plan.hz)
+    if not result["written"]:
+        raise DatasetError(f"no frame of '{plan.topic}' in '{plan.bag}' could be used ({result['first_bad']})")
+    marker.write_text(json.dumps(result))
+    return folder
+
+
+def frame_names(folder: Path) -> list[str]:
+    names = sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(names) < 2:
+        raise DatasetError(f"'{folder}' holds {len(names)} frames; adaptation needs a few dozen")
+    return names
+
+
+def soft_labels(plan: Adaptation, frames: Path) -> Path:
+    """Stage 2: the teachers' road probability on every frame (the most certain teacher per frame), cached."""
+    from training.distill import distill
+
+    soft = plan.out / "soft"
+    if (soft / "teacher.json").is_file():
+        say(2, f"'{soft}' (done before)")
+        return soft
+    say(2, f"{len(frame_names(frames))} frames, teachers {', '.join(p.name for p in plan.teachers)}")
+    distill(list(plan.teachers), frames, soft, combine="confident")
+    return soft
+
+
+def held_back(frames: Path, every: int) -> list[str]:
+    """Every ``every``-th frame (at least one): never trained on, scored for agreement with the teacher."""
+    names = frame_names(frames)
+    return names[every // 2 :: every] or names[:1]
+
+
+def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
+    """Stage 3: the start model at the served size, trained on the soft labels (and labelled frames), pulled toward
+    its start (L2-SP) so it keeps what it knew. Resumes an interrupted run."""
+    from training.fitting import fit_run, mixed_run_data
+
+    run = plan.out / "run"
+    state = run / "state.json"
+    if state.is_file() and json.loads(state.read_text())["epochs_done"] >= plan.epochs:
+        say(3, f"'{run}' (done before)")
+        return run / "best.keras"
+    labelled = plan.labelled is not None
+    recipe = Recipe(
+        dataset=plan.labelled_dataset if labelled else "soft",
+        data=plan.labelled if labelled else soft,
+        mix=(MixSource("soft", soft, plan.soft_share),) if labelled else (),
+        repeat=4 if labelled else 1,
+        exclude=tuple(kept_out),
+        init_from=plan.start,
+        input_size=plan.input_size,
+        epochs=plan.epochs,
+        lr=plan.lr,
+        l2_sp=plan.l2_sp,
+        augment="strong",
+        batch_size=8,
+        quiet=True,
+        workers=2,
+    )
+    primary = training_pool(recipe.dataset, recipe.data)
+    say(
+        3,
+        f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames, {plan.epochs} epochs, "
+        f"L2-SP {plan.l2_sp:g}",
+    )
+    resume = state.is_file() and (run / "last.keras").is_file()
+    return fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)
+
+
+def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path]:
+    """Stage 4: FP32, INT8 (calibrated on your frames) and FP16, each with ``road_seg.*`` metadata naming the
+    adaptation."""
+    from training.export import export, write_metadata
+    from training.quantize import _metadata, convert_fp16, quantize_int8
+
+    files = {precision: plan.out / f"adapted{suffix}.onnx" for precision, suffix in
+             (("fp32", ""), ("int8", "_int8"), ("fp16", "_fp16"))}  # fmt: skip
+    if all(path.is_file() for path in files.values()):
+        say(4, f"'{files['int8']}' (done before)")
+        return files
+    say(4, f"'{files['fp32'].name}', INT8 on {plan.calibration_frames} of your frames, FP16")
+    source = plan.bag or plan.frames
+    extra = {"adapted_from": plan.start.name, "adapted_on": f"{source}" + (f" {plan.topic}" if plan.topic else "")}
+    if plan.labelled is not None:
+        extra["adapted_with_labels"] = str(plan.labelled)
+    export(model, files["fp32"], extra_metadata=extra)
+    convert_fp16(files["fp32"], files["fp16"])
+    quantize_int8(files["fp32"], frames, files["int8"], plan.calibration_frames)
+    write_metadata(files["int8"], {**_metadata(files["int8"]), FP16_SIBLING_KEY: files["fp16"].name})
+    return files
+
+
+def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
+    """Pooled road IoU of a model's masks against the teacher's (thresholded) on frames it never trained on."""
+    from ros_road_seg.core.segmenter import resize_probability, threshold_mask
+    from training.evaluation import load_probability_fn
+
+    probability_fn, _, description = load_probability_fn(model)
+    counts = []
+    for name in names:
+        image = next(p for p in frames.iterdir() if p.stem == name and p.suffix.lower() in IMAGE_SUFFIXES)
+        rgb = read_rgb_file(image)
+        teacher = read_rgb_file(soft / "labels" / f"{name}.png")[..., 0] > SOFT_THRESHOLD * 255
+        probability = resize_probability(probability_fn(rgb), rgb.shape[:2])
+        mask = threshold_mask(probability, description["threshold"]) > 0
+        counts.append(iou_counts(mask, teacher))
+    return pooled_iou(counts)
+
+
+def labelled_iou(model: Path, plan: Adaptation) -> float:
+    from training.evaluation import evaluate, load_probability_fn
+
+    samples = layout(plan.evaluate_dataset).frames(plan.evaluate_on)
+    if plan.evaluate_only:
+        samples = [s for s in samples if any(fnmatch.fnmatchcase(s.name, p) for p in plan.evaluate_only)]
+    if not samples:
+        raise DatasetError(f"no {plan.evaluate_dataset} frames to score in '{plan.evaluate_on}' {plan.evaluate_only}")
+    probability_fn, size, description = load_probability_fn(model)
+    return evaluate(probability_fn, size, samples, description["threshold"])["pooled_iou_full"]
+
+
+def summary(
+    plan: Adaptation, files: dict[str, Path], soft: Path, frames: Path, kept_out: list[str], seconds: dict
+) -> dict:
+    """Stage 5: before/after agreement with the teacher on held-back frames, before/after road IoU on labelled
+    frames never trained on, and the launch line."""
+    say(5, f"scoring the start model and the adapted one on {len(kept_out)} held-back frames")
+    result = {
+        "start": str(plan.start),
+        "adapted": {k: str(v) for k, v in files.items()},
+        "held_back_frames": kept_out,
+        "agreement_with_teacher": {
+            "before": agreement(plan.start, soft, frames, kept_out),
+            "after": agreement(files["int8"], soft, frames, kept_out),
+        },
+        "seconds_per_stage": seconds,
+        "launch": f"ros2 launch ros_road_seg seg.launch.py model:={files['int8'].resolve()}",
+    }
+    if plan.evaluate_on is not None:
+        result["road_iou_labelled"] = {
+            "before": labelled_iou(plan.start, plan),
+            "after": labelled_iou(files["int8"], plan),
+        }
+    (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def adapt(plan: Adaptation) -> dict:
+    """Run (or continue) every stage; returns the summary (also in out/adapt_summary.json)."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+    started = time.monotonic()
+    frames = frames_folder(plan)
+    seconds["frames"] = time.monotonic() - started
+    started = time.monotonic()
+    soft = soft_labels(plan, frames)
+    seconds["soft labels"] = time.monotonic() - started
+    kept_out = held_back(frames, plan.hold_back_every)
+    started = time.monotonic()
+    model = fine_tune(plan, soft, kept_out)
+    seconds["fine-tune"] = time.monotonic() - started
+    started = time.monotonic()
+    files = export_models(plan, model, frames)
+    seconds["export"] = time.monotonic() - started
+    started = time.monotonic()
+    result = summary(plan, files, soft, frames, kept_out, seconds)
+    result["seconds_per_stage"]["summary"] = time.monotonic() - started
+    (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
+    return result
