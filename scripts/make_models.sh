@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces every shipped model (models/README.md), its k-fold figures, the comparison reports and the CamVid
-# held-out-sequence check. CPU only: about 10 hours on 2 cores, in resumable pieces (a crossval continues its
-# folds, a finished step is skipped), so it can run in <= 3-hour sessions. CAMVID, KITTI, UNLABELLED, WEIGHTS point
-# at the data and the pretrained weights.
+# held-out-sequence check, and (part 6) this round's keep-term comparison. CPU only: about 11 hours on 2 cores, in
+# resumable pieces (a crossval continues its folds, a finished step is skipped), so it can run in <= 3-hour sessions.
+# CAMVID, KITTI, UNLABELLED, WEIGHTS point at the data and the pretrained weights.
 #
 # Default (KITTI-shaped 192x608, part 0): the Intel road network (OpenVINO IR, read by training.pretrained) is
 # fine-tuned on KITTI + a quarter of CamVid -> the teacher; its soft road probabilities on the 128 unlabelled KITTI
@@ -110,3 +110,10 @@ python -m training.train "${kitti_final[@]}" --exclude '0006R0_*' --init-from ru
 for run in seq_0006R0_stage1 seq_0006R0_stage2 seq_0006R0_kitti; do
   python -m training.evaluate "runs/$run" --dataset camvid --data "$CAMVID" --split all --only '0006R0_*' --out "runs/$run"
 done
+
+# 6. Keeping what the pretrained network knew (this round): the keep-term trade-off (three recipes, k-fold at the
+#    served 160x512 and CamVid sequences no run saw), the candidate trained from the chosen setting, and CamVid as
+#    "your camera" (training.adapt rotated over the three sequences). Tables: scripts/keep_table.py, rotation_table.py.
+bash scripts/keep_tradeoff.sh
+bash scripts/keep_final.sh none
+bash scripts/camvid_rotation.sh
