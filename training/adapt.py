@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default=None, help="the Image or CompressedImage topic in --bag")
     parser.add_argument("--hz", type=bounded_number(0.0, 100.0, above=True), default=2.0, help="frames/s from --bag")
     parser.add_argument("--out", type=Path, required=True, help="the adaptation folder (resumable)")
-    parser.add_argument("--start", type=Path, default=models / "intel_unet_kitti.keras", help="the .keras to adapt")
+    parser.add_argument(
+        "--start",
+        type=Path,
+        default=models / "intel_unet_keep_mild_160x512.keras",
+        help="the .keras to adapt (default: the shipped default's weights)",
+    )
     parser.add_argument(
         "--teacher", type=Path, nargs="+", default=[models / "intel_road_192x608.onnx"], help="zero-shot teachers"
     )

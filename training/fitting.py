@@ -283,6 +283,11 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
     return recipe.lr
 
 
+def _pool_name(source) -> str:
+    """A mixed-in pool's name in config.json: its dataset, and for soft labels which folder (two soft pools differ)."""
+    return f"{source.dataset}:{Path(source.path).name}" if source.dataset == "soft" else source.dataset
+
+
 def run_config(recipe: Recipe, model: keras.Model, data: RunData, input_size) -> dict:
     """config.json: the recipe as given, what the model is (read from it), and every frame name it saw."""
     config = recipe.as_json()
@@ -295,7 +300,7 @@ def run_config(recipe: Recipe, model: keras.Model, data: RunData, input_size) ->
         outputs=len(model.outputs),
         train_names=[s.name for s in data.train],
         val_names=[s.name for s in data.val],
-        mix_frames={pool[0].dataset: len(pool) for pool, _ in data.mix},
+        mix_frames={_pool_name(source): len(pool) for source, (pool, _) in zip(recipe.mix, data.mix, strict=True)},
         excluded_names=data.excluded,
         selection="best validation epoch" if data.val else "last epoch (no validation frames)",
     )
