@@ -31,3 +31,8 @@ for held in 0001TP 0006R0 0016E5; do
   python -m training.adapt "${common[@]}" --out "$root/no_labels"
   python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$root/labels20"
 done
+for held in 0001TP 0006R0 0016E5; do  # the network as it comes on the same frames, for the table
+  [ -f "runs/keep/camvid_zero_shot/$held/eval_camvid_all.json" ] || python -m training.evaluate \
+      runs/keep/intel_road_192x608.onnx --dataset camvid --data "$CAMVID" --split all --only "${held}_*" \
+      --out "runs/keep/camvid_zero_shot/$held"
+done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,8 @@ def profile_operators(model: Path, iterations: int = 50) -> list[tuple[str, floa
 
     options = ort.SessionOptions()
     options.enable_profiling = True
+    # into the temporary folder, not the working directory: a bench killed mid-profile left dumps in the repository
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "ros_road_seg_ort_profile")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = len(os.sched_getaffinity(0))
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
