@@ -29,3 +29,7 @@ for setting in ${SETTINGS:-none mild strong}; do
       --data "$KITTI" --val 0 --exclude '0001TP_*' --exclude '0006R0_*' --out "runs/keep/camvid_$setting"
   score_camvid "runs/keep/camvid_$setting" "runs/keep/camvid_$setting"
 done
+for teacher in intel_road_192x608 intel_road_384x1216; do  # teacher sizes (scripts/teacher_table.py)
+  [ -f "runs/keep/teachers/$teacher/eval_camvid_train.json" ] || python -m training.evaluate "runs/keep/$teacher.onnx" \
+      --dataset camvid --data "$CAMVID" --split train --out "runs/keep/teachers/$teacher"
+done
