@@ -116,9 +116,10 @@ done
 #    "your camera" (training.adapt rotated over the three sequences). Tables: scripts/keep_table.py, rotation_table.py.
 bash scripts/keep_tradeoff.sh
 bash scripts/keep_final.sh none
-bash scripts/keep_final.sh mild                                        # the new default (FP32: INT8 lost 0.9 points)
-for suffix in .onnx _int8.onnx _fp16.onnx .keras; do cp "runs/keep/final_mild/intel_unet_keep_mild_160x512$suffix" models/; done
-python -m training.metadata models/intel_unet_keep_mild_160x512.onnx \
-    fp16_sibling=intel_unet_keep_mild_160x512_fp16.onnx                # GPUs run the FP16 twin
-ln -sfn intel_unet_keep_mild_160x512.onnx models/road_seg_default.onnx
+bash scripts/keep_final.sh mild
+bash scripts/keep_final.sh strong                                      # the new default (INT8, within 0.5 points)
+for suffix in .onnx _int8.onnx _fp16.onnx .keras; do cp "runs/keep/final_strong/intel_unet_keep_strong_160x512$suffix" models/; done
+python -m training.metadata models/intel_unet_keep_strong_160x512.onnx \
+    fp16_sibling=intel_unet_keep_strong_160x512_fp16.onnx              # GPUs run the FP16 twin of the FP32 file too
+ln -sfn intel_unet_keep_strong_160x512_int8.onnx models/road_seg_default.onnx
 bash scripts/camvid_rotation.sh

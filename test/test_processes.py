@@ -74,6 +74,9 @@ def test_the_demo_killed_mid_run_leaves_nothing_running(tmp_path, red_model, sig
     )
     try:
         assert demo.wait_for_output("3/4 replaying", 120), demo.output
+        deadline = time.monotonic() + 30  # the replay starts just after the line is printed
+        while len(descendants(demo.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
         stages = descendants(demo.pid)
         assert len(stages) >= 3, stages
         demo.send_signal(sig)

@@ -32,9 +32,9 @@ KITTI_IOU_FLOORS = {
     "intel_unet_kitti_fp16.onnx": 0.86,  # measured 0.8949
     "intel_unet_kitti_160x512.onnx": 0.87,  # measured 0.8987
     "intel_unet_kitti_160x512_int8.onnx": 0.87,  # measured 0.9087 (the previous default)
-    "intel_unet_keep_mild_160x512.onnx": 0.86,  # measured 0.8943 (the default: keep_mild, FP32)
-    "intel_unet_keep_mild_160x512_int8.onnx": 0.85,  # measured 0.8858
-    "intel_unet_keep_mild_160x512_fp16.onnx": 0.86,  # measured 0.8938
+    "intel_unet_keep_strong_160x512.onnx": 0.85,  # measured 0.8830 (keep_strong, FP32)
+    "intel_unet_keep_strong_160x512_int8.onnx": 0.85,  # measured 0.8821 (the default)
+    "intel_unet_keep_strong_160x512_fp16.onnx": 0.85,  # measured 0.8830
     "intel_unet_kitti_160x512_fp16.onnx": 0.87,  # measured 0.8988
 }
 REQUIRED_METADATA = (

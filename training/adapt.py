@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         type=Path,
-        default=models / "intel_unet_keep_mild_160x512.keras",
+        default=models / "intel_unet_keep_strong_160x512.keras",
         help="the .keras to adapt (default: the shipped default's weights)",
     )
     parser.add_argument(
