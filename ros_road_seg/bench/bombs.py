@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ros_road_seg.core.errors import exit_codes
+
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -142,6 +144,7 @@ def measure(payload: bytes, image_format: str, folder: Path, timeout: float = 12
     return json.loads(lines[-1])
 
 
+@exit_codes("bench.bombs")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ros_road_seg.bench.bombs", description=__doc__)
     parser.add_argument("--real", action="store_true", help="encode real WebP/JPEG bombs (slow, needs ~1 GB once)")
