@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ros_road_seg.core.image_files import read_rgb_file  # noqa: E402
 from ros_road_seg.core.labels import read_label, road_masks  # noqa: E402
 from ros_road_seg.core.scoring import iou_counts, pooled_iou  # noqa: E402
 
@@ -30,7 +29,7 @@ def confident() -> dict:
     manifest = json.loads((SOFT / "teacher.json").read_text())
     for name in manifest["names"]:
         road, valid = road_masks(read_label(CAMVID / "trainannot" / f"{name}.png"), "camvid")
-        soft = read_rgb_file(SOFT / "labels" / f"{name}.png")[..., 0] > 127
+        soft = road_masks(read_label(SOFT / "labels" / f"{name}.png"), "soft")[0] > 0.5
         counts[name[:6]].append(iou_counts(soft, road, valid))
     return {seq: pooled_iou(c) for seq, c in counts.items()}, manifest.get("frames_per_teacher")
 

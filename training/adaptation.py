@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ros_road_seg.core.errors import DatasetError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import FP16_SIBLING_KEY
-from ros_road_seg.core.scoring import iou_counts, pooled_iou
+from ros_road_seg.core.scoring import frame_mask, iou_counts, pooled_iou
 from training.data import MixSource, layout, training_pool
 from training.recipe import Recipe
 
@@ -164,7 +165,6 @@ def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path
 
 def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
     """Pooled road IoU of a model's masks against the teacher's (thresholded) on frames it never trained on."""
-    from ros_road_seg.core.segmenter import resize_probability, threshold_mask
     from training.evaluation import load_probability_fn
 
     probability_fn, _, description = load_probability_fn(model)
@@ -172,9 +172,8 @@ def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
     for name in names:
         image = next(p for p in frames.iterdir() if p.stem == name and p.suffix.lower() in IMAGE_SUFFIXES)
         rgb = read_rgb_file(image)
-        teacher = read_rgb_file(soft / "labels" / f"{name}.png")[..., 0] > SOFT_THRESHOLD * 255
-        probability = resize_probability(probability_fn(rgb), rgb.shape[:2])
-        mask = threshold_mask(probability, description["threshold"]) > 0
+        teacher = road_masks(read_label(soft / "labels" / f"{name}.png"), "soft")[0] > SOFT_THRESHOLD
+        mask = frame_mask(probability_fn(rgb), rgb.shape[:2], description["threshold"]) > 0
         counts.append(iou_counts(mask, teacher))
     return pooled_iou(counts)
 
