@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
-CAMVID="$(realpath "${CAMVID:-../shared/data/camvid}")"
+source scripts/data_paths.sh
+CAMVID="$(realpath "$CAMVID")"
 START=runs/keep/camvid_none/best.keras
 TEACHERS=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
 for held in 0001TP 0006R0 0016E5; do

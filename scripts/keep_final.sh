@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
 setting="${1:-none}"
-KITTI="${KITTI:-../shared/data/kitti_semantics}"
-UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
+source scripts/data_paths.sh
 run="runs/keep/final_$setting"
 [ -f "$run/best.keras" ] || python -m training.train --recipe "training/recipes/keep_$setting.yaml" --data "$KITTI" \
     --val 0 --exclude '00000[0-4]_10' --out "$run"

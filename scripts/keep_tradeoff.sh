@@ -6,14 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
-CAMVID="${CAMVID:-../shared/data/camvid}"
-KITTI="${KITTI:-../shared/data/kitti_semantics}"
-UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
-IR="${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml"
+source scripts/data_paths.sh
 mkdir -p runs/keep
 # the zero-shot teachers at two sizes, and their soft labels (the more certain teacher per frame)
-[ -f runs/keep/intel_road_192x608.onnx ] || python -m training.export --intel-ir "$IR" --input-size 192 608 --out runs/keep/intel_road_192x608.onnx
-[ -f runs/keep/intel_road_384x1216.onnx ] || python -m training.export --intel-ir "$IR" --input-size 384 1216 --out runs/keep/intel_road_384x1216.onnx
+[ -f runs/keep/intel_road_192x608.onnx ] || python -m training.export --intel-ir "$INTEL_IR" --input-size 192 608 --out runs/keep/intel_road_192x608.onnx
+[ -f runs/keep/intel_road_384x1216.onnx ] || python -m training.export --intel-ir "$INTEL_IR" --input-size 384 1216 --out runs/keep/intel_road_384x1216.onnx
 teachers=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
 [ -f runs/keep/soft_kitti_unlabelled/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$UNLABELLED" --out runs/keep/soft_kitti_unlabelled
 [ -f runs/keep/soft_camvid_train/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$CAMVID/train" --out runs/keep/soft_camvid_train

@@ -14,16 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
-CAMVID="${CAMVID:-../shared/data/camvid}"
-KITTI="${KITTI:-../shared/data/kitti_semantics}"
-UNLABELLED="${UNLABELLED:-../shared/data/kitti_road_unlabelled/testing/image_2}"
+source scripts/data_paths.sh
 DEMO_FRAMES='00000[0-4]_10'
 
 # 0. The default: Intel teacher -> soft labels -> U-Net student on the teacher's encoder (192x608). Recipes:
 #    training/recipes/intel_road_teacher.yaml, intel_unet_student.yaml, intel_unetpp_student.yaml.
 teacher=(--recipe training/recipes/intel_road_teacher.yaml --data "$KITTI")
 student=(--recipe training/recipes/intel_unet_student.yaml --data "$KITTI")
-python -m training.export --intel-ir "${WEIGHTS:-../shared/weights}/road-segmentation-adas-0001/road-segmentation-adas-0001.xml" \
+python -m training.export --intel-ir "$INTEL_IR" \
     --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
 python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher
 for k in 1 2 3 4; do
