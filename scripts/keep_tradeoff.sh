@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
 source scripts/data_paths.sh
-mkdir -p runs/keep
-# the zero-shot teachers at two sizes, and their soft labels (the more certain teacher per frame)
-[ -f runs/keep/intel_road_192x608.onnx ] || python -m training.export --intel-ir "$INTEL_IR" --input-size 192 608 --out runs/keep/intel_road_192x608.onnx
-[ -f runs/keep/intel_road_384x1216.onnx ] || python -m training.export --intel-ir "$INTEL_IR" --input-size 384 1216 --out runs/keep/intel_road_384x1216.onnx
-teachers=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
-[ -f runs/keep/soft_kitti_unlabelled/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$UNLABELLED" --out runs/keep/soft_kitti_unlabelled
-[ -f runs/keep/soft_camvid_train/teacher.json ] || python -m training.distill --teacher "${teachers[@]}" --combine confident --frames "$CAMVID/train" --out runs/keep/soft_camvid_train
+bash scripts/keep_teachers.sh                                        # zero-shot teachers and their soft labels
 score_camvid() {  # model, out folder
   for seq in 0001TP 0006R0; do
     [ -f "$2/$seq/eval_camvid_all.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" --split all --only "${seq}_*" --out "$2/$seq"
