@@ -11,6 +11,7 @@ from training.models import (
     build_unet,
     build_unet_plus_plus,
     count_macs,
+    decoder,
     describe_model,
     prune_unet_plus_plus,
 )
@@ -101,8 +102,56 @@ def test_count_macs_by_hand():
 def test_describe_model_reads_the_build_arguments_back(kwargs):
     model = build_model(input_shape=(32, 32, 3), **kwargs)
     described = describe_model(model)
-    assert described["architecture"] == described["model"] == kwargs["architecture"]
+    assert described["model"] == kwargs["architecture"]
     assert described["base_filters"] == kwargs["base_filters"] and described["depth"] == kwargs["depth"]
     assert described["no_batch_norm"] == (not kwargs["batch_norm"])
     assert described["course_head"] == kwargs.get("course_head", False)
     assert described["deep_supervision"] == kwargs.get("deep_supervision", False)
+
+
+def _stage_inputs(widths_and_strides, size=64):
+    """Stand-in encoder stages (any encoder's): Keras inputs at 1/stride of ``size`` with the given widths."""
+    return [keras.Input((size // s, size // s, c)) for c, s in widths_and_strides]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_one_decoder_over_any_number_of_stages(nested):
+    """The decoder builds the same node pattern over 3 stages (Intel-like) or 5 (EfficientNet-like): U-Net one
+    up/concat/conv per level, UNet++ X(i,j) concatenating X(i,0..j-1) and up(X(i+1,j-1)), heads on X(0,j)."""
+    for stages_spec in ([(32, 2), (48, 4), (48, 8)], [(16, 2), (24, 4), (40, 8), (112, 16), (320, 32)]):
+        stages = _stage_inputs(stages_spec)
+        deepest = len(stages) - 1
+        widths = tuple(8 * (level + 1) for level in range(deepest))
+        heads = decoder(stages, widths, nested, deep_supervision=nested)
+        model = keras.Model(stages, [x for _, x in heads])
+        if not nested:
+            assert [name for name, _ in heads] == ["road_probability"]
+            for level in range(deepest):
+                concat = model.get_layer(f"decoder_stage{level}_concat")
+                assert concat.input[0].shape[-1] == stages_spec[level][0]  # the encoder's skip at that level
+                assert model.get_layer(f"decoder_stage{level}_conv2").filters == widths[level]
+            assert heads[0][1].shape[1] == 64 // stages_spec[0][1]  # ends at the finest stage's size
+        else:
+            assert [name for name, _ in heads] == [f"head_l{j}" for j in range(1, deepest + 1)]
+            for level in range(deepest):
+                for column in range(1, deepest + 1 - level):
+                    assert len(model.get_layer(f"x{level}{column}_concat").input) == column + 1
+                    assert model.get_layer(f"x{level}{column}_conv2").filters == widths[level]
+
+
+def test_the_decoder_names_missing_widths():
+    with pytest.raises(ValueError, match="one per encoder stage"):
+        decoder(_stage_inputs([(8, 1), (8, 2), (8, 4)]), (8,), nested=False, deep_supervision=False)
+
+
+def test_deep_supervision_needs_the_nested_decoder():
+    with pytest.raises(ValueError, match="nested"):
+        decoder(_stage_inputs([(8, 1), (8, 2)]), (8,), nested=False, deep_supervision=True)
+
+
+def test_every_registered_encoder_has_both_decoders():
+    from training.encoders import PRETRAINED_ENCODERS
+    from training.models import ARCHITECTURES
+
+    for encoder in PRETRAINED_ENCODERS:
+        assert {f"{encoder}_unet", f"{encoder}_unetpp"} <= set(ARCHITECTURES)

@@ -116,7 +116,7 @@ def test_encoder_unets_train_and_export_under_the_contract(tmp_path, architectur
 
     nested = architecture == "intel_unetpp"
     model = build_model(architecture, (64, 96, 3), deep_supervision=nested, pretrained=INTEL_IR)
-    assert describe_model(model)["architecture"] == architecture
+    assert describe_model(model)["model"] == architecture
     assert [tuple(o.shape) for o in model.outputs] == [(None, 64, 96, 1)] * (2 if nested else 1)
     teacher = intel_road_model(INTEL_IR, (64, 96))
     images = np.random.default_rng(3).random((2, 64, 96, 3), dtype=np.float32)
@@ -210,3 +210,29 @@ def test_efficientnet_lite0_reader_matches_pytorch():
     print(f"\n[parity] EfficientNet-Lite0 Keras vs PyTorch logits: max |diff| {difference:.2e}")
     assert keras_logits.shape == reference.shape == (1, 1000)
     assert difference <= TOLERANCE
+
+
+@pytest.mark.skipif(not EFFNET.is_file(), reason=f"EfficientNet-Lite0 weights not at {EFFNET} (../shared absent)")
+def test_efficientnet_lite0_is_an_encoder_of_the_one_decoder(tmp_path):
+    """The ImageNet encoder under both decoders: no road prior, so the zero-started head answers 0.5 everywhere;
+    its layers are what L2-SP pulls and --freeze-stages freezes; it trains and exports under the contract."""
+    from training.export import export
+    from training.fitting import freeze_encoder_stages, pretrained_weights
+    from training.models import build_model, compile_model, describe_model
+
+    for architecture in ("effnet_unet", "effnet_unetpp"):
+        model = build_model(architecture, (64, 96, 3), pretrained=EFFNET)
+        assert describe_model(model)["model"] == architecture
+        images = np.random.default_rng(4).random((2, 64, 96, 3), dtype=np.float32)
+        np.testing.assert_allclose(np.asarray(model(images)), 0.5, atol=1e-6)
+        assert pretrained_weights(model) and all(name.startswith("effnet_") for name in pretrained_weights(model))
+    frozen = freeze_encoder_stages(model, 2)
+    trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
+    assert frozen > 0 and "effnet_stem" not in trainable and "effnet_block15_project" in trainable
+    model = build_model("effnet_unet", (64, 96, 3), pretrained=EFFNET)
+    compile_model(model, "bce_dice", 1e-3)
+    model.fit(images, np.ones((2, 64, 96, 1), np.float32), epochs=1, verbose=0)
+    path = tmp_path / "effnet.keras"
+    model.save(path)
+    metadata = export(path, tmp_path / "effnet.onnx")
+    assert float(metadata["road_seg.parity_max_abs_diff"]) <= 1e-4

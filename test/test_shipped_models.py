@@ -88,3 +88,39 @@ def test_shipped_models_never_trained_on_the_sample_frames(name):
         assert not metadata.get("road_seg.trained_on_names"), f"{name} says 'all' but lists frames it trained on"
         return
     assert sample and sample <= never, f"{name} may have trained on {sorted(sample - never)}"
+
+
+# every shipped .keras beside the ONNX file exported from it (same input size): the training side can still load
+# and fine-tune what ships, and its graph is the one the node serves
+KERAS_TWINS = {
+    "unet16_kitti.keras": "unet16_kitti.onnx",
+    "intel_unet_kitti.keras": "intel_unet_kitti.onnx",
+    "intel_unet_keep_strong_160x512.keras": "intel_unet_keep_strong_160x512.onnx",
+    "unet16_camvid.keras": None,  # the KITTI stage's starting point; shipped as .keras only
+}
+
+
+def test_every_shipped_keras_file_is_listed():
+    assert sorted(p.name for p in MODELS.glob("*.keras")) == sorted(KERAS_TWINS)
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_TWINS))
+def test_every_shipped_keras_model_loads_and_matches_its_onnx_export(name):
+    pytest.importorskip("keras")
+    import onnxruntime as ort
+
+    from training.models import ARCHITECTURES, describe_model, load_keras_model
+
+    model = load_keras_model(MODELS / name)
+    assert describe_model(model)["model"] in ARCHITECTURES
+    twin = KERAS_TWINS[name]
+    if twin is None:
+        return
+    session = ort.InferenceSession(str(MODELS / twin), providers=["CPUExecutionProvider"])
+    height, width = model.input.shape[1:3]
+    frame = np.random.default_rng(7).random((1, height, width, 3), dtype=np.float32)
+    (onnx_input,) = session.get_inputs()
+    feed = frame if onnx_input.shape[-1] == 3 else frame.transpose(0, 3, 1, 2)
+    got = np.asarray(session.run(None, {onnx_input.name: feed})[0]).reshape(height, width)
+    want = np.asarray(model(frame)).reshape(height, width)
+    assert np.abs(got - want).max() <= 1e-3

@@ -169,6 +169,8 @@ def run_metadata(source: Path) -> dict[str, str]:
     metadata: dict[str, str] = {}
     config_path, state_path = folder / "config.json", folder / "state.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    if "model" in config:  # the recipe's --model (run folders before this round also wrote "architecture")
+        metadata["architecture"] = str(config["model"])
     for key in ("architecture", "base_filters", "dataset", "epochs", "loss", "augment", "deep_supervision"):
         if key in config:
             metadata[key] = str(config[key])

@@ -20,6 +20,7 @@ import keras
 from ros_road_seg.core.errors import DatasetError, TrainingDivergedError
 from training.batches import RoadBatches
 from training.data import Sample, exclude, load_dataset, training_pool
+from training.encoders import encoder_for_model
 from training.models import (
     build_model,
     compile_model,
@@ -103,9 +104,18 @@ def _with_encoder(model: keras.Model, recipe: Recipe) -> keras.Model:
     return model
 
 
-def copy_encoder_weights(source: keras.Model, target: keras.Model, prefix: str = "intel_") -> int:
-    """Weights of every ``prefix`` layer of ``source`` into the same-named layer of ``target`` (a fine-tuned Intel
+def _encoder_prefix(model: keras.Model) -> str:
+    """The layer-name prefix of the registered pretrained encoder in ``model`` (training.encoders)."""
+    encoder = encoder_for_model(model)
+    if encoder is None:
+        raise ValueError(f"model '{model.name}' has no pretrained encoder (training.encoders.PRETRAINED_ENCODERS)")
+    return encoder.prefix
+
+
+def copy_encoder_weights(source: keras.Model, target: keras.Model) -> int:
+    """Weights of every encoder layer of ``source`` into the same-named layer of ``target`` (a fine-tuned Intel
     network's encoder into a U-Net built on the same encoder); a shape mismatch is an error, not a skip."""
+    prefix = _encoder_prefix(target)
     source_layers = {layer.name: layer for layer in source.layers if layer.name.startswith(prefix)}
     copied = 0
     for layer in target.layers:
@@ -194,8 +204,9 @@ class PullToStart(keras.callbacks.Callback):
                 variable.assign(variable - self.strength * (variable - value))
 
 
-def pretrained_weights(model: keras.Model, prefix: str = "intel_") -> dict[str, list]:
+def pretrained_weights(model: keras.Model) -> dict[str, list]:
     """The starting weights of the pretrained encoder's trainable layers, by layer name (what L2-SP pulls to)."""
+    prefix = _encoder_prefix(model)
     return {
         layer.name: [w.numpy().copy() for w in layer.trainable_weights]
         for layer in model.layers
@@ -206,17 +217,18 @@ def pretrained_weights(model: keras.Model, prefix: str = "intel_") -> dict[str, 
 def freeze_encoder_stages(model: keras.Model, stages: int) -> int:
     """Freeze every pretrained encoder layer up to the end of its ``stages``-th stage (1: 1/2 of the input, 2: 1/4,
     3: 1/8); returns how many layers were frozen."""
-    from training.pretrained.intel_road import ENCODER_STAGES, PREFIX
-
     if stages == 0:
         return 0
+    encoder = encoder_for_model(model)
+    if encoder is None:
+        raise ValueError(f"--freeze-stages needs a pretrained encoder ('{model.name}' has none)")
+    if stages > len(encoder.stage_layers):
+        raise ValueError(f"--freeze-stages {stages}: the encoder has {len(encoder.stage_layers)} stages to freeze")
     names = [layer.name for layer in model.layers]
-    last = f"{PREFIX}{ENCODER_STAGES[stages - 1]}"
-    if last not in names:
-        raise ValueError(f"--freeze-stages needs the Intel encoder (no layer '{last}' in '{model.name}')")
+    last = encoder.stage_layers[stages - 1]
     frozen = 0
     for layer in model.layers[: names.index(last) + 1]:
-        if layer.name.startswith(PREFIX) and layer.weights:
+        if layer.name.startswith(encoder.prefix) and layer.weights:
             layer.trainable = False
             frozen += 1
     return frozen

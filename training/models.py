@@ -1,4 +1,5 @@
-"""U-Net (the course's, optionally with BatchNorm) and UNet++ (Zhou et al. 2018) built from one conv block.
+"""U-Net (the course's, optionally with BatchNorm) and UNet++ (Zhou et al. 2018): one decoder over the stages of
+any encoder in the registry (:mod:`training.encoders`: scratch, Intel road, EfficientNet-Lite0), one conv block.
 
 Every layer carries a stage name (``x21_conv1``, ``head_l3``) so the summary and the ONNX graph read like the
 paper's figure. ``base_filters`` is the width knob: 64 is the course's 31 M-parameter U-Net; 8-32 run on a CPU.
@@ -13,20 +14,17 @@ import keras
 from keras import layers
 
 from ros_road_seg.core.errors import ModelLoadError, one_line
+from training.encoders import PRETRAINED_ENCODERS, encoder_of, scratch_encoder
 from training.losses import RoadIoU, get_loss
 from training.pretrained import layers as _registered_layers  # noqa: F401 - custom layers of saved .keras files
 
 SCRATCH_ARCHITECTURES = ("unet", "unetpp")
-PRETRAINED_ARCHITECTURES = ("intel_unet", "intel_unetpp", "intel_road")  # Intel road encoder; the whole network
+# a decoder on a registered pretrained encoder (training.encoders), and the whole Intel road network
+PRETRAINED_ARCHITECTURES = tuple(f"{e}_{d}" for e in PRETRAINED_ENCODERS for d in SCRATCH_ARCHITECTURES) + (
+    "intel_road",
+)
 ARCHITECTURES = SCRATCH_ARCHITECTURES + PRETRAINED_ARCHITECTURES
-DECODER_FILTERS = (16, 24, 32)  # encoder-decoder widths at 1/2, 1/4, 1/8 of the input
-_MODEL_NAMES = {
-    "unet": "unet",
-    "unet_plus_plus": "unetpp",
-    "intel_unet": "intel_unet",
-    "intel_unetpp": "intel_unetpp",
-    "intel_road": "intel_road",
-}
+_MODEL_NAMES = {"unet": "unet", "unet_plus_plus": "unetpp"}  # a Keras model's name -> its architecture
 
 
 def conv_block(x, filters: int, name: str, batch_norm: bool = True):
@@ -68,6 +66,56 @@ def _check_common(input_shape, base_filters: int, depth: int, dropout: float) ->
         raise ValueError(f"dropout {dropout} must be in [0, 1)")
 
 
+def decoder(stages: list, widths: tuple[int, ...], nested: bool, deep_supervision: bool, batch_norm: bool = True):
+    """The one decoder, over any encoder's stages (fine to coarse, the deepest last): [(head name, features)].
+
+    U-Net (``nested=False``): from the deepest stage up, ``up_block`` -> concat the stage's skip -> ``conv_block``;
+    one head, ``road_probability``, on the finest level. UNet++: node X(i,j) = conv_block(concat[X(i,0..j-1),
+    up(X(i+1,j-1))]) with the stages as the backbone column X(i,0); heads ``head_l<j>`` on X(0,1..) under deep
+    supervision (prunable by :func:`prune_unet_plus_plus`), else on X(0,deepest) only. ``widths[level]`` is the
+    width of every node at that level.
+    """
+    deepest = len(stages) - 1
+    if len(widths) < deepest:
+        raise ValueError(f"decoder widths {widths}: need one per encoder stage but the deepest ({deepest})")
+    if deep_supervision and not nested:
+        raise ValueError("deep_supervision applies to the nested (UNet++) decoder only")
+    if not nested:
+        x = stages[deepest]
+        for level in reversed(range(deepest)):
+            x = up_block(x, widths[level], f"decoder_stage{level}")
+            x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([stages[level], x])
+            x = conv_block(x, widths[level], f"decoder_stage{level}", batch_norm)
+        return [("road_probability", x)]
+    nodes = {(level, 0): stage for level, stage in enumerate(stages)}
+    for column in range(1, deepest + 1):
+        for level in range(deepest + 1 - column):
+            up = up_block(nodes[(level + 1, column - 1)], widths[level], f"x{level}{column}")
+            merged = layers.Concatenate(axis=-1, name=f"x{level}{column}_concat")(
+                [nodes[(level, k)] for k in range(column)] + [up]
+            )
+            nodes[(level, column)] = conv_block(merged, widths[level], f"x{level}{column}", batch_norm)
+    head_levels = range(1, deepest + 1) if deep_supervision else [deepest]
+    return [(f"head_l{level}", nodes[(0, level)]) for level in head_levels]
+
+
+def _scratch_model(inputs, heads: list, name: str, pre_head_filters: int = 0) -> keras.Model:
+    """Sigmoid 1x1 heads (after the course's 2-filter conv when ``pre_head_filters``) on decoder features."""
+    outputs = []
+    for head, x in heads:
+        if pre_head_filters:
+            x = layers.Conv2D(
+                pre_head_filters,
+                3,
+                padding="same",
+                activation="relu",
+                kernel_initializer="he_normal",
+                name="pre_head_conv",
+            )(x)
+        outputs.append(layers.Conv2D(1, 1, activation="sigmoid", name=head)(x))
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
+
+
 def build_unet(
     input_shape=(224, 224, 3),
     base_filters: int = 64,
@@ -86,28 +134,9 @@ def build_unet(
     if pre_head_filters < 0:
         raise ValueError(f"pre_head_filters {pre_head_filters} must be >= 0")
     inputs = keras.Input(shape=input_shape, name="image")
-    skips = []
-    x = inputs
-    for level in range(depth):
-        x = conv_block(x, base_filters * 2**level, f"encoder_stage{level}", batch_norm)
-        if level == depth - 1 and dropout:
-            x = layers.Dropout(dropout, name=f"encoder_stage{level}_dropout")(x)
-        skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"encoder_stage{level}_pool")(x)
-    x = conv_block(x, base_filters * 2**depth, "bottleneck", batch_norm)
-    if dropout:
-        x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
-    for level in reversed(range(depth)):
-        filters = base_filters * 2**level
-        x = up_block(x, filters, f"decoder_stage{level}")
-        x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([skips[level], x])
-        x = conv_block(x, filters, f"decoder_stage{level}", batch_norm)
-    if pre_head_filters:
-        x = layers.Conv2D(
-            pre_head_filters, 3, padding="same", activation="relu", kernel_initializer="he_normal", name="pre_head_conv"
-        )(x)
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", name="road_probability")(x)
-    return keras.Model(inputs, outputs, name=name)
+    stages, _ = scratch_encoder(inputs, base_filters, depth, batch_norm, dropout, "unet")
+    widths = tuple(base_filters * 2**level for level in range(depth))
+    return _scratch_model(inputs, decoder(stages, widths, False, False, batch_norm), name, pre_head_filters)
 
 
 def build_unet_plus_plus(
@@ -119,7 +148,7 @@ def build_unet_plus_plus(
     deep_supervision: bool = False,
     name: str = "unet_plus_plus",
 ) -> keras.Model:
-    """UNet++: node X(i,j) = conv_block(concat[X(i,0..j-1), up(X(i+1,j-1))]), i = depth level, j = column.
+    """UNet++ (Zhou et al. 2018) from scratch: the scratch encoder's column X(i,0) and the nested decoder.
 
     Sigmoid heads sit on X(0,1..depth). With ``deep_supervision`` the model has ``depth`` outputs (trained on the
     averaged loss) and can be pruned to any level L1..L<depth> at export (:func:`prune_unet_plus_plus`); without
@@ -127,38 +156,21 @@ def build_unet_plus_plus(
     """
     _check_common(input_shape, base_filters, depth, dropout)
     inputs = keras.Input(shape=input_shape, name="image")
-    nodes: dict[tuple[int, int], object] = {}
-    x = inputs
-    for level in range(depth + 1):  # backbone column X(i, 0)
-        if level:
-            x = layers.MaxPooling2D(2, name=f"x{level}0_pool")(nodes[(level - 1, 0)])
-        x = conv_block(x, base_filters * 2**level, f"x{level}0", batch_norm)
-        if level == depth and dropout:
-            x = layers.Dropout(dropout, name=f"x{level}0_dropout")(x)
-        nodes[(level, 0)] = x
-    for column in range(1, depth + 1):  # nested nodes, column by column
-        for level in range(depth + 1 - column):
-            filters = base_filters * 2**level
-            up = up_block(nodes[(level + 1, column - 1)], filters, f"x{level}{column}")
-            same_level = [nodes[(level, k)] for k in range(column)]
-            merged = layers.Concatenate(axis=-1, name=f"x{level}{column}_concat")(same_level + [up])
-            nodes[(level, column)] = conv_block(merged, filters, f"x{level}{column}", batch_norm)
-    head_levels = range(1, depth + 1) if deep_supervision else [depth]
-    heads = [
-        layers.Conv2D(1, 1, activation="sigmoid", name=f"head_l{level}")(nodes[(0, level)]) for level in head_levels
-    ]
-    return keras.Model(inputs, heads if deep_supervision else heads[0], name=name)
+    stages, _ = scratch_encoder(inputs, base_filters, depth, batch_norm, dropout, "unetpp")
+    widths = tuple(base_filters * 2**level for level in range(depth))
+    return _scratch_model(inputs, decoder(stages, widths, True, deep_supervision, batch_norm), name)
 
 
 def _encoder_head(x, input_size: tuple[int, int], name: str, prior_logit):
-    """One head of the decoder: a 1x1 road logit at the finest decoder level, bilinear to the input size, added to
-    the pretrained network's own road logit, sigmoid. The 1x1 starts at zero, so training starts from the pretrained
-    network's answer and the decoder learns the correction (no epochs spent relearning what the network knew)."""
+    """One head on a pretrained encoder: a 1x1 road logit at the finest decoder level, bilinear to the input size,
+    plus the pretrained network's own road logit when it has one, sigmoid. The 1x1 starts at zero, so training
+    starts from the pretrained network's answer (or an even 0.5) and the decoder learns the correction."""
     logit = layers.Conv2D(1, 1, kernel_initializer="zeros", name=f"{name}_logit")(x)
     factor = (input_size[0] // x.shape[1], input_size[1] // x.shape[2])
     if factor != (1, 1):
         logit = layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_upsample")(logit)
-    logit = layers.Add(name=f"{name}_plus_prior")([prior_logit, logit])
+    if prior_logit is not None:
+        logit = layers.Add(name=f"{name}_plus_prior")([prior_logit, logit])
     return layers.Activation("sigmoid", name=name)(logit)
 
 
@@ -166,48 +178,30 @@ def build_encoder_unet(
     input_shape=(192, 608, 3),
     encoder: str = "intel",
     weights: str | Path | None = None,
-    decoder_filters: tuple[int, ...] = DECODER_FILTERS,
     nested: bool = False,
     deep_supervision: bool = False,
 ) -> keras.Model:
-    """U-Net (``nested=False``) or UNet++ decoder on a pretrained encoder's stages (fine to coarse).
+    """The one decoder (U-Net, or UNet++ when ``nested``) on a registered pretrained encoder's stages.
 
-    U-Net: from the coarsest stage up, ``up_block`` -> concat the stage's skip -> ``conv_block``. UNet++: the nested
-    nodes X(i,j) of :func:`build_unet_plus_plus` with the encoder's stages as the backbone column X(i,0); heads on
-    X(0,1..) (deep supervision, prunable by :func:`prune_unet_plus_plus`). Both end at half the input size, then a
-    1x1 logit upsampled bilinearly to the input and added to the pretrained network's own road logit
-    (:func:`_encoder_head`): the same encoder, data and head, so a comparison is fair.
+    The decoder ends at half the input size; each head is a 1x1 logit upsampled bilinearly to the input and added
+    to the pretrained network's own road logit where it has one (:func:`_encoder_head`): the same encoder, data and
+    head for U-Net and UNet++, so a comparison is fair.
     """
-    if encoder != "intel":
-        raise ValueError(f"encoder '{encoder}' is not one of: intel")
-    if deep_supervision and not nested:
-        raise ValueError("deep_supervision applies to the nested (UNet++) decoder only")
-    from training.pretrained.intel_road import DEFAULT_IR, intel_encoder
-
-    inputs = keras.Input(shape=input_shape, name="image")
-    stages, prior = intel_encoder(inputs, weights or DEFAULT_IR)
-    if len(decoder_filters) != len(stages):
-        raise ValueError(f"decoder_filters {decoder_filters}: need one width per encoder stage ({len(stages)})")
-    size = tuple(input_shape[:2])
-    deepest = len(stages) - 1
-    if not nested:
-        x = stages[deepest]
-        for level in reversed(range(deepest)):
-            x = up_block(x, decoder_filters[level], f"decoder_stage{level}")
-            x = layers.Concatenate(axis=-1, name=f"decoder_stage{level}_concat")([stages[level], x])
-            x = conv_block(x, decoder_filters[level], f"decoder_stage{level}")
-        return keras.Model(inputs, _encoder_head(x, size, "road_probability", prior), name="intel_unet")
-    nodes = {(level, 0): stage for level, stage in enumerate(stages)}
-    for column in range(1, deepest + 1):
-        for level in range(deepest + 1 - column):
-            up = up_block(nodes[(level + 1, column - 1)], decoder_filters[level], f"x{level}{column}")
-            merged = layers.Concatenate(axis=-1, name=f"x{level}{column}_concat")(
-                [nodes[(level, k)] for k in range(column)] + [up]
+    if encoder not in PRETRAINED_ENCODERS:
+        raise ValueError(f"encoder '{encoder}' is not one of: {', '.join(PRETRAINED_ENCODERS)}")
+    spec = PRETRAINED_ENCODERS[encoder]
+    for size in input_shape[:2]:
+        if size % spec.stride:
+            raise ValueError(
+                f"input size {tuple(input_shape[:2])}: the {encoder} encoder needs multiples of {spec.stride}"
             )
-            nodes[(level, column)] = conv_block(merged, decoder_filters[level], f"x{level}{column}")
-    head_levels = range(1, deepest + 1) if deep_supervision else [deepest]
-    heads = [_encoder_head(nodes[(0, level)], size, f"head_l{level}", prior) for level in head_levels]
-    return keras.Model(inputs, heads if deep_supervision else heads[0], name="intel_unetpp")
+    inputs = keras.Input(shape=input_shape, name="image")
+    stages, prior = spec.build(inputs, weights or spec.default_weights)
+    heads = decoder(stages, spec.decoder_filters, nested, deep_supervision)
+    size = tuple(input_shape[:2])
+    outputs = [_encoder_head(x, size, head, prior) for head, x in heads]
+    name = f"{encoder}_{'unetpp' if nested else 'unet'}"
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
 
 
 def prune_unet_plus_plus(model: keras.Model, level: int) -> keras.Model:
@@ -227,10 +221,9 @@ def describe_model(model: keras.Model) -> dict:
     """What a built or loaded model *is* (the build arguments), read from its layers: a ``.keras`` file without
     its run folder still says its width, so a fine-tuned run records the truth rather than CLI defaults."""
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
-    architecture = _MODEL_NAMES.get(model.name, "unknown")
+    architecture = _MODEL_NAMES.get(model.name, model.name if model.name in ARCHITECTURES else "unknown")
     return {
-        "model": architecture,
-        "architecture": architecture,
+        "model": architecture,  # the recipe's name for it (``--model``); ONNX metadata calls it road_seg.architecture
         "base_filters": int(convs[0].filters) if convs else "unknown",
         "depth": sum(isinstance(layer, layers.MaxPooling2D) for layer in model.layers),
         "deep_supervision": len(model.outputs) > 1,
@@ -250,11 +243,13 @@ def build_model(
     course_head: bool = False,
     pretrained: str | Path | None = None,
 ) -> keras.Model:
-    """The training CLI's entry point: ``unet`` or ``unetpp`` from scratch at a given width, or a decoder on the
-    Intel road encoder (``intel_unet``, ``intel_unetpp``; ``pretrained`` = its IR), or the whole Intel network."""
-    if architecture in ("intel_unet", "intel_unetpp"):
+    """The training CLI's entry point: ``unet`` or ``unetpp`` from scratch at a given width, the same decoders on a
+    pretrained encoder (``<encoder>_unet``, ``<encoder>_unetpp``; ``pretrained`` = its weights file), or the whole
+    Intel network (``intel_road``)."""
+    if architecture in PRETRAINED_ARCHITECTURES and architecture != "intel_road":
+        encoder, decoder_name = encoder_of(architecture)
         return build_encoder_unet(
-            input_shape, "intel", pretrained, nested=architecture == "intel_unetpp", deep_supervision=deep_supervision
+            input_shape, encoder, pretrained, nested=decoder_name == "unetpp", deep_supervision=deep_supervision
         )
     if architecture == "intel_road":
         from training.pretrained.intel_road import DEFAULT_IR, intel_road_model
@@ -319,8 +314,8 @@ def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Mo
     if tuple(model.input.shape[1:3]) == tuple(input_size):
         return model
     described = describe_model(model)
-    if described["architecture"] in PRETRAINED_ARCHITECTURES:  # rebuilt from the IR at the new size, weights by name
-        built = build_model(described["architecture"], (*input_size, 3), deep_supervision=described["deep_supervision"])
+    if described["model"] in PRETRAINED_ARCHITECTURES:  # rebuilt from the IR at the new size, weights by name
+        built = build_model(described["model"], (*input_size, 3), deep_supervision=described["deep_supervision"])
         source = {layer.name: layer for layer in model.layers if layer.weights}
         target = [layer for layer in built.layers if layer.weights]
         if {layer.name for layer in target} != set(source):
@@ -339,11 +334,11 @@ def with_input_size(model: keras.Model, input_size: tuple[int, int]) -> keras.Mo
 def describe_build(model: keras.Model) -> dict:
     """:func:`build_model` arguments that rebuild ``model``'s graph (see :func:`describe_model`)."""
     described = describe_model(model)
-    if described["architecture"] == "unknown" or described["architecture"] in PRETRAINED_ARCHITECTURES:
+    if described["model"] == "unknown" or described["model"] in PRETRAINED_ARCHITECTURES:
         raise ValueError(f"model '{model.name}' is neither this project's U-Net nor its UNet++; cannot rebuild it")
     dropouts = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]
     return {
-        "architecture": described["architecture"],
+        "architecture": described["model"],  # build_model's argument
         "input_shape": tuple(model.input.shape[1:]),
         "base_filters": described["base_filters"],
         "depth": described["depth"],
