@@ -58,3 +58,30 @@ def test_a_second_run_continues_from_what_is_done(adapted, capsys):
 def test_frames_or_a_bag_is_required(tmp_path, capsys):
     assert adapt_cli.main(["--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("training.adapt: error: give --frames DIR, or --bag BAG")
+
+
+def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model):
+    """Your labels as images/ + masks/ with road = 1: trained on (four times an epoch) and scored before/after."""
+    from ros_road_seg.core.labels import use_folder_labels
+
+    frames, labelled = tmp_path / "frames", tmp_path / "mine"
+    for index in range(6):
+        write_png(frames / f"f{index:03d}.png", synthetic_frame(index, (48, 64), seed=3)[0])
+    for index in range(3):
+        rgb, road = synthetic_frame(index, (40, 56), seed=5)
+        write_png(labelled / "images" / f"l{index}.png", rgb)
+        write_png(labelled / "masks" / f"l{index}.png", road.astype("uint8"))  # 0/1 masks
+    start = tmp_path / "start.keras"
+    build_model("unet", (32, 32, 3), base_filters=4, depth=2).save(start)
+    args = ["--frames", str(frames), "--start", str(start), "--teacher", str(red_model), "--out", str(tmp_path / "o")]
+    args += ["--labelled", str(labelled), "--labelled-dataset", "folder", "--road-value", "1"]
+    args += ["--evaluate-on", str(labelled), "--evaluate-dataset", "folder", "--input-size", "32", "32"]
+    try:
+        assert adapt_cli.main([*args, "--epochs", "1"]) == 0
+    finally:
+        use_folder_labels()
+    config = json.loads((tmp_path / "o" / "run" / "config.json").read_text())
+    assert config["dataset"] == "folder" and config["road_id"] == 1
+    assert {"l0", "l1", "l2"} <= set(config["train_names"])
+    summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
+    assert set(summary["road_iou_labelled"]) == {"before", "after"}

@@ -333,3 +333,90 @@ def test_cityscapes_layout_pairs_label_ids_and_folds_by_city(tmp_path):
     (tmp_path / "gtFine" / "train" / "bremen" / "bremen_000000_000000_gtFine_labelIds.png").unlink()
     with pytest.raises(DatasetError, match="without their labelIds"):
         cityscapes_samples(tmp_path)
+
+
+def _rgb(height: int, width: int) -> np.ndarray:
+    return np.random.default_rng(height * width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def folder_rule():
+    """Each test sets the folder rule it means; the default (road 255) comes back afterwards."""
+    from ros_road_seg.core.labels import use_folder_labels
+
+    yield use_folder_labels
+    use_folder_labels()
+
+
+def write_folder(root, frames: dict, mask_ext=".png", image_ext=".png") -> None:
+    """``frames``: stem -> (rgb, mask) written as images/<stem><image_ext> and masks/<stem><mask_ext>."""
+    for stem, (rgb, mask) in frames.items():
+        image_path = root / "images" / f"{stem}{image_ext}"
+        image_path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(image_path), rgb[..., ::-1])
+        write_png(root / "masks" / f"{stem}{mask_ext}", mask)
+
+
+def test_folder_layout_binary_masks_of_any_size_and_extension(tmp_path, folder_rule):
+    from training.data import layout, load_sample
+
+    road_a = np.zeros((12, 20), np.uint8)
+    road_a[8:] = 255  # bottom 4 rows are road
+    road_b = np.zeros((30, 16), np.uint8)
+    road_b[:, :5] = 255  # left 5 columns
+    write_folder(tmp_path, {"a": (_rgb(12, 20), road_a)}, image_ext=".jpg")
+    write_folder(tmp_path, {"b": (_rgb(30, 16), road_b)})
+    samples = layout("folder").frames(tmp_path)
+    assert [s.name for s in samples] == ["a", "b"]
+    loaded = [load_sample(s) for s in samples]
+    assert loaded[0].rgb.shape == (12, 20, 3) and loaded[0].road.sum() == 4 * 20
+    assert loaded[1].road.sum() == 30 * 5 and loaded[1].valid.all()
+    folder_rule(1)  # the same folder read as 0/1 masks: 1 never occurs, named with the values found
+    with pytest.raises(DatasetError, match=r"road value 1 occurs in none of the 2 masks .*values found: 0, 255"):
+        layout("folder").frames(tmp_path)
+
+
+def test_folder_layout_class_ids_with_an_ignore_id_and_rgb_saved_masks(tmp_path, folder_rule):
+    from training.data import layout, load_sample
+
+    mask = np.zeros((10, 10), np.uint8)
+    mask[5:] = 3  # road id 3
+    mask[:2] = 9  # unlabelled
+    write_folder(tmp_path, {"f": (_rgb(10, 10), np.dstack([mask] * 3))})  # grey saved as RGB
+    folder_rule(3, 9)
+    (loaded,) = [load_sample(s) for s in layout("folder").frames(tmp_path)]
+    assert loaded.road.sum() == 50 and loaded.valid.sum() == 80
+
+
+@pytest.mark.parametrize(
+    "problem,match",
+    [
+        ("unpaired", "images without a label.*c.png"),
+        ("size", r"mask '.*a.png' is 7x5 but its image '.*a.png' is 8x6"),
+        ("empty", "holds no PNG/JPG images"),
+        ("no_masks", "expected images/ and masks/"),
+    ],
+)
+def test_folder_layout_names_what_is_wrong(tmp_path, folder_rule, problem, match):
+    from training.data import layout
+
+    full = np.full((6, 8), 255, np.uint8)
+    if problem == "unpaired":
+        write_folder(tmp_path, {"a": (_rgb(6, 8), full)})
+        assert cv2.imwrite(str(tmp_path / "images" / "c.png"), _rgb(6, 8))
+    elif problem == "size":
+        write_folder(tmp_path, {"a": (_rgb(6, 8), np.full((5, 7), 255, np.uint8))})
+    elif problem == "empty":
+        (tmp_path / "images").mkdir()
+        (tmp_path / "masks").mkdir()
+    else:
+        (tmp_path / "images").mkdir()
+    with pytest.raises(DatasetError, match=match):
+        layout("folder").frames(tmp_path)
+
+
+def test_folder_rule_values_are_checked(folder_rule):
+    with pytest.raises(ValueError, match="--road-value/--road-id 300"):
+        folder_rule(300)
+    with pytest.raises(ValueError, match="--ignore-id 5 is the road value"):
+        folder_rule(5, 5)

@@ -119,6 +119,8 @@ def test_a_recipe_is_frozen_and_refuses_nonsense_numbers(tmp_path):
         ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "1.5"]),
         ("training.evaluate", ["m.onnx", "--dataset", "kitti", "--data", "D", "--threshold", "-3"]),
         ("training.train", ["--dataset", "kitti", "--data", "D", "--out", "O", "--lr", "inf"]),
+        ("training.evaluate", ["m.onnx", "--dataset", "folder", "--data", "D", "--road-value", "256"]),
+        ("training.train", ["--dataset", "folder", "--data", "D", "--out", "O", "--road-id", "-1"]),
         ("training.quantize", ["m.onnx", "--out", "q.onnx", "--calib-count", "-1"]),
         ("ros_road_seg.tools.demo", ["--loop", "-1"]),
         ("ros_road_seg.tools.bag_replay", ["BAG", "--start-offset", "1e300"]),

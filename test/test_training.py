@@ -375,7 +375,7 @@ def test_fine_tune_keeps_the_source_architecture(tiny_run, tmp_path):
     also when the source is a bare .keras file with no run folder around it (the README's fine-tuning route)."""
     data, run = tiny_run
     source = json.loads((run / "config.json").read_text())
-    assert (source["architecture"], source["base_filters"], source["depth"]) == ("unet", 4, 2)  # TINY's arguments
+    assert (source["model"], source["base_filters"], source["depth"]) == ("unet", 4, 2)  # TINY's arguments
     bare = tmp_path / "bare" / "weights.keras"
     bare.parent.mkdir()
     shutil.copy(run / "best.keras", bare)
@@ -385,7 +385,7 @@ def test_fine_tune_keeps_the_source_architecture(tiny_run, tmp_path):
         args += ["--epochs", "1", "--batch-size", "3", "--val", "2", "--quiet", "--workers", "1", "--out", str(out)]
         assert train_cli.main(args) == 0
         config = json.loads((out / "config.json").read_text())
-        for key in ("model", "architecture", "base_filters", "depth", "deep_supervision", "no_batch_norm"):
+        for key in ("model", "base_filters", "depth", "deep_supervision", "no_batch_norm"):
             assert config[key] == source[key], (init_from, key, config[key], source[key])
         assert config["input_size"] == source["input_size"]
         tuned = keras.saving.load_model(out / "best.keras", compile=False)

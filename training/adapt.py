@@ -15,7 +15,7 @@ from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError, exit_codes
 from ros_road_seg.core.paths import share_directory
 from training.adaptation import Adaptation, adapt
-from training.data import DATASETS
+from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels
 
 
 @exit_codes("training.adapt")
@@ -40,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labelled-dataset", choices=DATASETS, default="kitti")
     parser.add_argument("--evaluate-on", type=Path, default=None, help="labelled frames never trained on")
     parser.add_argument("--evaluate-dataset", choices=DATASETS, default="kitti")
+    add_folder_label_arguments(parser)
     parser.add_argument("--evaluate-only", nargs="+", default=[], metavar="PATTERN", help="score only these names")
     parser.add_argument("--input-size", type=bounded_number(32, 2048, integer=True), nargs=2, default=[160, 512])
     parser.add_argument("--epochs", type=bounded_number(1, 1000, integer=True), default=8)
     parser.add_argument("--lr", type=bounded_number(0.0, 1.0, above=True), default=1e-4)
     parser.add_argument("--l2-sp", type=bounded_number(0.0, 1.0), default=1e-3, help="keep term: pull to the start")
     args = parser.parse_args(argv)
+    apply_folder_labels(args.road_id, args.ignore_id)
     if (args.frames is None) == (args.bag is None) or (args.bag is not None and not args.topic):
         raise UsageError("give --frames DIR, or --bag BAG with --topic TOPIC")
     plan = Adaptation(
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_on=args.evaluate_on,
         evaluate_dataset=args.evaluate_dataset,
         evaluate_only=tuple(args.evaluate_only),
+        road_id=args.road_id,
+        ignore_id=args.ignore_id,
         input_size=tuple(args.input_size),
         epochs=args.epochs,
         lr=args.lr,

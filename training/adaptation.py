@@ -42,6 +42,8 @@ class Adaptation:
     evaluate_on: Path | None = None  # labelled frames never trained on: before/after road IoU
     evaluate_dataset: str = "kitti"
     evaluate_only: tuple[str, ...] = ()
+    road_id: int | None = None  # a folder dataset's road value (--road-value / --road-id)
+    ignore_id: int | None = None
     input_size: tuple[int, int] = (160, 512)
     epochs: int = 8
     lr: float = 1e-4
@@ -129,6 +131,8 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
         batch_size=8,
         quiet=True,
         workers=2,
+        road_id=plan.road_id,
+        ignore_id=plan.ignore_id,
     )
     primary = training_pool(recipe.dataset, recipe.data)
     say(

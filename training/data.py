@@ -11,6 +11,7 @@ Every problem (an image without a label, a corrupt PNG, an RGB label, a size mis
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import numpy as np
 from ros_road_seg.core.errors import DatasetError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.labels import DATASETS as DATASETS  # re-exported: the CLIs' --dataset choices
-from ros_road_seg.core.labels import look_alike_mask, read_label, road_masks
+from ros_road_seg.core.labels import label_spec, look_alike_mask, read_label, road_masks, use_folder_labels
 
 KITTI_DEFAULT_VAL_COUNT = 30  # the course keeps the last 30 names for validation
 
@@ -121,6 +122,49 @@ def cityscapes_samples(data_dir: Path, split: str | None = None) -> list[Sample]
     return samples
 
 
+FOLDER_IMAGES, FOLDER_MASKS = "images", "masks"
+
+
+def folder_samples(data_dir: Path) -> list[Sample]:
+    """A user's own labels: ``images/`` and ``masks/`` paired by file stem (any image extension), frames of any
+    size; road is the mask value of :func:`ros_road_seg.core.labels.use_folder_labels` (``--road-value``,
+    ``--road-id``, ``--ignore-id``). Every mask is checked once here, so a mask of another size or a road value that
+    never occurs is named before training starts, not at epoch 3."""
+    data_dir = Path(data_dir)
+    if not (data_dir / FOLDER_IMAGES).is_dir() or not (data_dir / FOLDER_MASKS).is_dir():
+        raise DatasetError(f"'{data_dir}' is not a folder dataset: expected {FOLDER_IMAGES}/ and {FOLDER_MASKS}/ in it")
+    samples = pair_by_name(data_dir / FOLDER_IMAGES, data_dir / FOLDER_MASKS, "folder")
+    spec = label_spec("folder")
+    return list(_checked_folder(tuple(samples), spec.road_id, spec.ignore_id))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_folder(samples: tuple[Sample, ...], road_id: int, ignore_id: int | None) -> tuple[Sample, ...]:
+    from PIL import Image
+
+    values: set[int] = set()
+    for sample in samples:
+        mask = read_label(sample.label_path)
+        try:
+            with Image.open(sample.image_path) as image:
+                width, height = image.size
+        except OSError as error:
+            raise DatasetError(f"image '{sample.image_path}' cannot be read: {error}") from None
+        if mask.shape != (height, width):
+            raise DatasetError(
+                f"mask '{sample.label_path}' is {mask.shape[1]}x{mask.shape[0]} but its image "
+                f"'{sample.image_path}' is {width}x{height}"
+            )
+        values.update(int(v) for v in np.unique(mask))
+    if road_id not in values:
+        found = ", ".join(str(v) for v in sorted(values)[:12])
+        raise DatasetError(
+            f"road value {road_id} occurs in none of the {len(samples)} masks in '{samples[0].label_path.parent}' "
+            f"(values found: {found}); give the road's value with --road-value (binary masks) or --road-id"
+        )
+    return samples
+
+
 SOFT_MANIFEST = "teacher.json"
 
 
@@ -178,6 +222,12 @@ LAYOUTS: dict[str, DatasetLayout] = {
         pool=lambda data_dir: cityscapes_samples(data_dir, "train"),
         folds=lambda data_dir, folds, gap: sequence_folds(cityscapes_samples(data_dir)),
     ),
+    "folder": DatasetLayout(
+        frames=folder_samples,
+        split=lambda data_dir, val, seed: split_validation(folder_samples(data_dir), val, seed),
+        pool=folder_samples,
+        folds=lambda data_dir, folds, gap: block_folds(folder_samples(data_dir), folds, gap),
+    ),
     "soft": DatasetLayout(
         frames=soft_samples,
         split=_no_split("soft"),
@@ -186,6 +236,26 @@ LAYOUTS: dict[str, DatasetLayout] = {
     ),
 }
 MIX_DATASETS = tuple(LAYOUTS)
+
+
+def add_folder_label_arguments(parser) -> None:
+    """``--road-value`` / ``--road-id`` / ``--ignore-id``: what the ``folder`` dataset's mask values mean."""
+    road = parser.add_mutually_exclusive_group()
+    road.add_argument(
+        "--road-value", dest="road_id", type=int, default=None, help="folder: road's value in binary masks (255 or 1)"
+    )
+    road.add_argument("--road-id", dest="road_id", type=int, default=None, help="folder: road's id in class-id masks")
+    parser.add_argument("--ignore-id", type=int, default=None, help="folder: a mask value that counts nowhere")
+
+
+def apply_folder_labels(road_id: int | None, ignore_id: int | None) -> None:
+    """Set the folder rule from the parsed flags; a value out of 0..255 is a usage error naming the flag."""
+    from ros_road_seg.core.errors import UsageError
+
+    try:
+        use_folder_labels(road_id, ignore_id)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def layout(dataset: str) -> DatasetLayout:

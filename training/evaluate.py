@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import exit_codes
-from training.data import DATASETS
+from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels
 from training.evaluation import evaluate, load_probability_fn, markdown_table, select_samples
 
 
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path, help=".onnx, .keras or a run folder (its best.keras)")
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--data", type=Path, required=True)
+    add_folder_label_arguments(parser)
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     parser.add_argument("--val", type=bounded_number(0.0), default=30, help="KITTI validation count or fraction")
     parser.add_argument(
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="folder for eval.json and eval.md")
     args = parser.parse_args(argv)
+    apply_folder_labels(args.road_id, args.ignore_id)
     probability_fn, input_size, description = load_probability_fn(args.model)
     samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
     threshold = description["threshold"] if args.threshold is None else args.threshold

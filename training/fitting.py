@@ -205,12 +205,13 @@ class PullToStart(keras.callbacks.Callback):
 
 
 def pretrained_weights(model: keras.Model) -> dict[str, list]:
-    """The starting weights of the pretrained encoder's trainable layers, by layer name (what L2-SP pulls to)."""
-    prefix = _encoder_prefix(model)
+    """The starting weights that L2-SP pulls back to, by layer name: the registered pretrained encoder's trainable
+    layers, or every trainable layer of a model without one (a fine-tuned start as a whole, e.g. training.adapt)."""
+    encoder = encoder_for_model(model)
     return {
         layer.name: [w.numpy().copy() for w in layer.trainable_weights]
         for layer in model.layers
-        if layer.name.startswith(prefix) and layer.trainable_weights
+        if (encoder is None or layer.name.startswith(encoder.prefix)) and layer.trainable_weights
     }
 
 
@@ -375,7 +376,7 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=recipe.early_stopping))
     mixed = "".join(f" + {len(pool)} {pool[0].dataset} frames ({share:.0%} of each epoch)" for pool, share in data.mix)
     print(
-        f"training {config['architecture']} ({config['params']:,} params) on {len(data.train)} {recipe.dataset} "
+        f"training {config['model']} ({config['params']:,} params) on {len(data.train)} {recipe.dataset} "
         f"frames{mixed}, {len(train_batches)} batches per epoch, validating on {len(data.val)}; input "
         f"{input_size[1]}x{input_size[0]}; run folder '{out}'",
         flush=True,

@@ -17,7 +17,8 @@ from pathlib import Path
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError
 from training.augment import AUGMENTATIONS
-from training.data import DATASETS, MixSource, parse_mix
+from ros_road_seg.core.labels import use_folder_labels
+from training.data import DATASETS, MixSource, add_folder_label_arguments, parse_mix
 from training.losses import LOSSES
 from training.models import ARCHITECTURES
 
@@ -56,6 +57,8 @@ class Recipe:
     quiet: bool = False
     early_stopping: int = 0
     strategy: str = "default"
+    road_id: int | None = None  # the folder dataset's road value (--road-value / --road-id); None = 255
+    ignore_id: int | None = None  # the folder dataset's ignored mask value (--ignore-id)
 
     def __post_init__(self) -> None:
         for name in ("repeat", "epochs", "batch_size", "workers", "base_filters", "depth"):
@@ -67,8 +70,10 @@ class Recipe:
             raise ValueError(f"--look-alike-weight {self.look_alike_weight} must be > 0")
         if not 0 <= self.l2_sp < 1:
             raise ValueError(f"--l2-sp {self.l2_sp} must be in [0, 1) (the share of the way back per step)")
-        if not 0 <= self.freeze_stages <= 3:
-            raise ValueError(f"--freeze-stages {self.freeze_stages} must be 0..3 (the encoder's stages)")
+        if not 0 <= self.freeze_stages <= 4:
+            raise ValueError(f"--freeze-stages {self.freeze_stages} must be 0..4 (the encoder's stages)")
+        if "folder" in (self.dataset, *(source.dataset for source in self.mix)):
+            use_folder_labels(self.road_id, self.ignore_id)  # what the folder's mask values mean, for every reader
         if self.early_stopping < 0:
             raise ValueError(f"--early-stopping {self.early_stopping} must be >= 0")
 
@@ -154,7 +159,13 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="a recipe file (training/recipes/*.yaml); flags given here replace its values, --mix/--exclude add to it",
     )
     parser.add_argument("--dataset", choices=DATASETS, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="KITTI data_semantics[/training] or CamVid root")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="KITTI data_semantics[/training], CamVid root, Cityscapes root, or a folder with images/ and masks/",
+    )
+    add_folder_label_arguments(parser)
     parser.add_argument(
         "--mix",
         type=parse_mix,
@@ -226,9 +237,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--freeze-stages",
-        type=bounded_number(0, 3, integer=True),
+        type=bounded_number(0, 4, integer=True),
         default=0,
-        help="keep term: freeze the pretrained encoder's first N stages (1/2, 1/4, 1/8 of the input)",
+        help="keep term: freeze the pretrained encoder's first N stages (1/2, 1/4, 1/8 ... of the input)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (logs one line per epoch)")

@@ -33,13 +33,25 @@ LABELS = {
     "camvid": LabelSpec(CAMVID_ROAD_ID, CAMVID_IGNORE_ID, (4,)),  # pavement 4; 11 = unlabelled
     "cityscapes": LabelSpec(7, None, (8, 9, 10)),  # gtFine labelIds: the ids KITTI semantics also uses
     "soft": LabelSpec(None, soft=True),
+    "folder": LabelSpec(255),  # a user's own masks: road 255 (0/255 binary) unless use_folder_labels says otherwise
 }
-DATASETS = (
-    "kitti",
-    "camvid",
-    "cityscapes",
-)  # labelled datasets: what can be scored and trained on as the primary dataset
+# labelled datasets: what can be scored and trained on as the primary dataset
+DATASETS = ("kitti", "camvid", "cityscapes", "folder")
 LOOK_ALIKE_IDS = {name: spec.look_alike_ids for name, spec in LABELS.items()}
+
+
+def use_folder_labels(road_id: int | None = None, ignore_id: int | None = None) -> LabelSpec:
+    """The ``folder`` dataset's rule for this process, from the command line: road is the mask value ``road_id``
+    (``--road-value`` 255 or 1 for binary masks, ``--road-id`` for class-id masks; default 255), ``ignore_id``
+    counts nowhere. One rule per run: every folder a run reads (primary, --mix, scored) uses it."""
+    road_id = 255 if road_id is None else road_id
+    for flag, value in (("--road-value/--road-id", road_id), ("--ignore-id", ignore_id)):
+        if value is not None and not 0 <= value <= 255:
+            raise ValueError(f"{flag} {value} is not an 8-bit mask value (0..255)")
+    if ignore_id is not None and ignore_id == road_id:
+        raise ValueError(f"--ignore-id {ignore_id} is the road value too")
+    LABELS["folder"] = LabelSpec(road_id, ignore_id)
+    return LABELS["folder"]
 
 
 def label_spec(dataset: str) -> LabelSpec:
@@ -68,6 +80,8 @@ def look_alike_mask(label: np.ndarray, dataset: str) -> np.ndarray:
 def read_label(path: Path) -> np.ndarray:
     """A single-channel 8-bit label-id image; a colour label is an error (use semantic/, not semantic_rgb/)."""
     label = decode_image_file(path, "label", cv2.IMREAD_UNCHANGED)
+    if label.ndim == 3 and label.shape[2] in (3, 4) and (label[..., :3] == label[..., :1]).all():
+        label = label[..., 0]  # a grey mask saved as RGB(A) by a labelling tool: one value per pixel all the same
     if label.ndim == 3:
         raise DatasetError(
             f"label '{path}' has {label.shape[2]} channels; expected a single-channel label-id image "
