@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError
-from training.augment import AUGMENTATIONS
 from ros_road_seg.core.labels import use_folder_labels
+from training.augment import AUGMENTATIONS
 from training.data import DATASETS, MixSource, add_folder_label_arguments, parse_mix
 from training.losses import LOSSES
 from training.models import ARCHITECTURES
