@@ -68,3 +68,19 @@ def colcon_workspace(tmp_path_factory) -> Path:
     build = subprocess.run([colcon, "build"], cwd=root, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny U-Net trained one epoch on six synthetic KITTI frames: (data folder, run folder), shared by the
+    export, quantize, evaluate, compare and fine-tuning tests."""
+    from synthetic_data import TINY, make_kitti
+
+    from training import train as train_cli
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    data = make_kitti(tmp / "kitti", 6)
+    out = tmp / "run"
+    args = ["--dataset", "kitti", "--data", str(data), *TINY, "--batch-size", "3", "--epochs", "1", "--val", "2"]
+    assert train_cli.main([*args, "--out", str(out)]) == 0
+    return data, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ros_road_seg.core.image_conversion import array_to_image_msg, output_msg_to_array
 from ros_road_seg.tools.discovery import spin_for, wait_until_matched
-from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
+from ros_road_seg.tools.processes import ChildProcess, child_setup, python_module_command, ros_arguments
 from ros_road_seg.tools.ros_messages import diagnostic_values, stamp_to_ns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,3 +113,16 @@ def make_image_msg(rgb: np.ndarray, encoding: str, stamp_sec: int, frame_id: str
 
 
 image_msg_array = output_msg_to_array
+
+
+def run_tool(module: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python -m module args`` to completion through the tools' own harness (it dies with the test), output kept."""
+    return subprocess.run(
+        python_module_command(module, *args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        preexec_fn=child_setup(os.getpid()),
+    )

@@ -56,3 +56,6 @@ def make_camvid(root: Path, train: int = 6, val: int = 3, size: tuple[int, int] 
             write_png(root / split / name, rgb)
             write_png(root / f"{split}annot" / name, label)
     return root
+
+
+TINY = "--base-filters 4 --depth 2 --input-size 32 32 --quiet --workers 1".split()  # seconds per epoch on a CPU

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
+from ros_harness import run_tool
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
@@ -157,17 +157,6 @@ def test_empty_folder_and_existing_output(tmp_path):
     (tmp_path / "exists").mkdir()
     with pytest.raises(BagError, match="already exists"):
         convert(tmp_path / "frames", tmp_path / "exists", progress=False)
-
-
-def run_tool(module: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
 
 
 class Listener:

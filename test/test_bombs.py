@@ -23,7 +23,7 @@ from ros_road_seg.bench.bombs import (
 )
 from ros_road_seg.core.errors import BagError, DatasetError, ImageConversionError
 from ros_road_seg.core.image_conversion import compressed_msg_to_rgb
-from ros_road_seg.core.image_limits import read_header
+from ros_road_seg.core.image_limits import decode_checked, read_header
 from ros_road_seg.core.labels import read_label
 from ros_road_seg.core.stats import rss_mb
 from ros_road_seg.tools.kitti_to_bag import convert
@@ -195,3 +195,14 @@ def test_node_survives_bombs_at_5_hz_and_serves_every_good_frame(ros_context, re
         assert int(values["frames_bad"]) >= 50 and node.process.poll() is None
     finally:
         assert node.stop() == 0, node.output
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_complete_image_followed_by_trailing_bytes_is_accepted(suffix):
+    """OpenCV and cv_bridge decode a complete JPEG/PNG with junk after it (before: refused as 'truncated')."""
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    encoded = cv2.imencode(suffix, rgb)[1].tobytes()
+    decoded = decode_checked(np.frombuffer(encoded + b"\x00junk\xff", np.uint8), cv2.IMREAD_COLOR, 10**6, 10**7)
+    assert decoded.shape == (40, 60, 3)
+    with pytest.raises(ImageConversionError, match="truncated"):  # a really cut file is still refused
+        decode_checked(np.frombuffer(encoded[: len(encoded) // 2], np.uint8), cv2.IMREAD_COLOR, 10**6, 10**7)

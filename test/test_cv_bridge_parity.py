@@ -174,3 +174,12 @@ def test_compression_png_round_trip(encoding):
         "rgba8": pixels[..., :3],
     }[encoding]
     np.testing.assert_array_equal(rgb, expected_rgb)
+
+
+def test_cv_bridge_parity_non_array_is_a_type_error():
+    """cv_bridge test/conversions_test.py::test_numpy_types: cv2_to_imgmsg(1, "rgba8") raises TypeError
+    (before: AttributeError from deep inside)."""
+    from ros_road_seg.core.image_conversion import array_to_image_msg
+
+    with pytest.raises(TypeError, match="not a numpy array"):
+        array_to_image_msg(1, "rgba8")

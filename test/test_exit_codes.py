@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from ros_harness import run_tool
 
 from ros_road_seg.core.errors import EXIT_ERROR, EXIT_USAGE
 
@@ -147,8 +150,6 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, target):
     """Before: kitti_to_bag (and train, export, evaluate, record_overlay) gave a traceback on a bad output path."""
     frames = tmp_path / "frames"
     frames.mkdir()
-    import cv2
-    import numpy as np
 
     cv2.imwrite(str(frames / "000000.png"), np.zeros((8, 8, 3), np.uint8))
     blocker = tmp_path / "a_file"
@@ -157,3 +158,42 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, target):
     result = run_module("ros_road_seg.tools.kitti_to_bag", str(frames), "--out", str(out))
     assert result.returncode == EXIT_ERROR, result.stdout + result.stderr
     assert result.stderr.strip().startswith("kitti_to_bag: error:") and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "module, args, code, words",
+    [
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--rate", "nan"], 2, "not a finite number"),
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--start-offset", "inf"], 2, "not a finite number"),
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--loop", "-1"], 2, "must be >= 0"),
+        ("ros_road_seg.tools.bag_replay", ["BAG", "--rate", "0"], 2, "must be > 0"),
+        ("ros_road_seg.tools.kitti_to_bag", ["FRAMES", "--out", "OUT", "--calib", "/missing.txt"], 1, "calibration"),
+        ("ros_road_seg.tools.kitti_to_bag", ["FRAMES", "--out", "FILE/bag"], 1, "is a file"),
+        ("ros_road_seg.tools.kitti_to_bag", ["FRAMES", "--out", "OUT", "--rate", "-5"], 2, "must be > 0"),
+        ("ros_road_seg.tools.record_overlay", ["--out", "OUT", "--index", "/missing.csv"], 1, "cannot be read"),
+        ("ros_road_seg.tools.record_overlay", ["--out", "OUT", "--timeout", "nan"], 2, "not a finite number"),
+    ],
+    ids=["rate-nan", "offset-inf", "loop-negative", "rate-zero", "calib-missing", "out-under-file", "fps-negative",
+         "index-missing", "timeout-nan"],
+)  # fmt: skip
+def test_tool_arguments_fail_with_one_line(tmp_path, module, args, code, words):
+    """Before: tracebacks (calib, --out under a file, --index after the whole recording), a hang (--rate nan) or
+    exit 0 having played nothing (--loop -1)."""
+    from synthetic_data import make_kitti
+
+    from ros_road_seg.tools.kitti_to_bag import convert
+
+    frames = make_kitti(tmp_path / "kitti", 2)
+    if "BAG" in args:
+        convert(frames / "training", tmp_path / "bag", progress=False)
+    (tmp_path / "file").write_text("not a folder")
+    substitutions = {
+        "BAG": str(tmp_path / "bag"),
+        "FRAMES": str(frames / "training"),
+        "OUT": str(tmp_path / "out"),
+        "FILE/bag": str(tmp_path / "file" / "bag"),
+    }
+    result = run_tool(module, *[substitutions.get(a, a) for a in args])
+    print(f"\n[{module.rsplit('.', 1)[-1]} {' '.join(args)}] exit {result.returncode}: {result.stderr.strip()[-200:]}")
+    assert result.returncode == code, result.stdout + result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from ros_road_seg.core.errors import RoadSegError
-from ros_road_seg.core.ground_grid import FREE, OCCUPIED, UNKNOWN, GridSpec, GroundProjector, Intrinsics, Mounting
+from ros_road_seg.core.ground_grid import (
+    FREE,
+    OCCUPIED,
+    UNKNOWN,
+    GridSpec,
+    GroundProjector,
+    Intrinsics,
+    Mounting,
+    check_intrinsics,
+)
 
 CAMERA = Intrinsics(fx=700.0, fy=700.0, cx=615.0, cy=185.0, width=1240, height=375)
 
@@ -156,3 +165,35 @@ def test_projection_reuses_its_buffers():
     first = projector.project(mask)
     assert projector.project(mask) is first
     assert projector.project(mask[:100, :200].copy()) is first
+
+
+KITTI = Intrinsics(721.5377, 721.5377, 609.5593, 172.854, 1242, 375)
+LEVEL = Mounting(height=1.65, pitch=0.0, roll=0.0, yaw=0.0, x=0.0, y=0.0)
+
+
+@pytest.mark.parametrize("size", [(1, 40000), (2, 32767), (3, 50000)])
+def test_grid_handles_any_width_the_node_accepts(size):
+    """OpenCV's remap stops at 32767 pixels: a 40000x1 frame with publish_grid was an internal fault."""
+    projector = GroundProjector(KITTI, LEVEL, GridSpec(resolution=0.5))
+    grid = projector.project(np.full(size, 255, np.uint8))
+    assert grid.shape == (GridSpec(resolution=0.5).rows, GridSpec(resolution=0.5).columns)
+    assert set(np.unique(grid)) <= {-1, 0}  # an all-road mask: free where seen, unknown elsewhere, never occupied
+
+
+@pytest.mark.parametrize(
+    "intrinsics, field",
+    [
+        (Intrinsics(721.5, 721.5, 609.6, 172.9, 4294967295, 4294967295), "max_pixels"),
+        (Intrinsics(1e-300, 1e-300, 609.6, 172.9, 1242, 375), "fx"),
+        (Intrinsics(float("nan"), 721.5, 609.6, 172.9, 1242, 375), "not finite"),
+        (Intrinsics(721.5, float("inf"), 609.6, 172.9, 1242, 375), "not finite"),
+        (Intrinsics(721.5, 721.5, 1e9, 172.9, 1242, 375), "principal point"),
+        (Intrinsics(721.5, 721.5, 609.6, 172.9, 0, 375), "width"),
+    ],
+    ids=["huge-size", "tiny-focal", "nan-fx", "inf-fy", "far-centre", "zero-width"],
+)
+def test_nonsense_intrinsics_are_refused_not_projected(intrinsics, field):
+    """Before: width = height = 4294967295 or fx = 1e-300 gave grids 87 % / 98 % road."""
+    with pytest.raises(RoadSegError, match=field):
+        check_intrinsics(intrinsics, max_pixels=4096 * 4096)
+    check_intrinsics(KITTI, max_pixels=4096 * 4096)  # a real camera passes

@@ -162,3 +162,18 @@ def test_io_binding_path_gives_the_same_mask(red_model):
     plain = Segmenter(red_model, providers="cpu", io_binding=False).segment(frame).mask.copy()
     bound = Segmenter(red_model, providers="cpu", io_binding=True).segment(frame).mask
     np.testing.assert_array_equal(plain, bound)
+
+
+def test_segmenter_keeps_no_buffers_of_a_huge_frame(red_model):
+    """One 3800x3000 frame used to leave its three full-size buffers cached (RSS 214 -> 424 MB)."""
+    from ros_road_seg.core.segmenter import CACHED_BUFFER_PIXELS, Segmenter
+
+    segmenter = Segmenter(red_model, providers="cpu")
+    segmenter.segment(np.zeros((375, 1242, 3), np.uint8))
+    huge = np.zeros((3000, 3800, 3), np.uint8)
+    assert huge.shape[0] * huge.shape[1] > CACHED_BUFFER_PIXELS
+    result = segmenter.segment(huge)
+    assert result.mask.shape == (3000, 3800)
+    assert set(segmenter._frame_buffers) == {(375, 1242)}
+    assert segmenter.segment(huge, render_overlay=False).overlay is None
+    assert set(segmenter.last_timings) == {"preprocess", "inference", "postprocess"}
