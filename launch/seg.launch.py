@@ -25,11 +25,11 @@ from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from launch import LaunchDescription
-from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
+from ros_road_seg.core.model import PROVIDER_CHOICES
+from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, camera_info_topic
 
 PACKAGE = "ros_road_seg"
 
-DEFAULT_CAMERA_INFO_TOPIC = DEFAULT_IMAGE_TOPIC.rsplit("/", 1)[0] + "/camera_info"
 UNSET = ""
 # launch argument -> (node parameter, type); passed to the node only when the user gave it
 PARAMETER_ARGUMENTS = {
@@ -130,17 +130,17 @@ def generate_launch_description() -> LaunchDescription:
     arguments = [
         DeclareLaunchArgument("model", default_value=UNSET, description="ONNX model path; unset = the params file's"),
         DeclareLaunchArgument(
-            "image_topic", default_value=DEFAULT_IMAGE_TOPIC, description="camera topic remapped onto 'image'"
+            "image_topic", default_value=DEFAULT_TOPIC, description="camera topic remapped onto 'image'"
         ),
         DeclareLaunchArgument(
             "camera_info_topic",
-            default_value=DEFAULT_CAMERA_INFO_TOPIC,
+            default_value=camera_info_topic(DEFAULT_TOPIC),
             description="CameraInfo topic remapped onto 'camera_info' (intrinsics for the road grid)",
         ),
         DeclareLaunchArgument(
             "providers",
             default_value=UNSET,
-            choices=[UNSET, "auto", "cuda", "tensorrt", "cpu"],
+            choices=[UNSET, *PROVIDER_CHOICES],
             description="ONNX Runtime execution provider; unset = the params file's",
         ),
         DeclareLaunchArgument(

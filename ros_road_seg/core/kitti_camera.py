@@ -23,6 +23,3 @@ def cropped_intrinsics(width: int, height: int) -> Intrinsics:
         )
     left, top = FULL.width - width, FULL.height - height
     return Intrinsics(FULL.fx, FULL.fy, FULL.cx - left, FULL.cy - top, width, height)
-
-
-DEFAULT_IMAGE_TOPIC = "/kitti/camera/color/left/image_raw"  # KITTI's left colour camera, as kitti_to_bag writes it

@@ -23,11 +23,10 @@ from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_codes
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
-from ros_road_seg.core.kitti_camera import DEFAULT_IMAGE_TOPIC
 from ros_road_seg.tools.bag_file import BagFile
 from ros_road_seg.tools.ros_messages import NS_PER_S
 
-DEFAULT_TOPIC = DEFAULT_IMAGE_TOPIC
+DEFAULT_TOPIC = "/kitti/camera/color/left/image_raw"  # KITTI's left colour camera (its CameraInfo beside it)
 DEFAULT_FRAME_ID = "camera_color_left"
 INDEX_FILE = "frame_index.csv"
 CAMERA_INFO_CHOICES = ("auto", "kitti", "none")
