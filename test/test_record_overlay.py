@@ -90,3 +90,22 @@ def test_a_second_ctrl_c_while_finishing_says_what_was_written(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt, match="1 PNGs") as error:
         finish_recording(fake_recorder(), writer, None, tmp_path, True, None, 10, "road_overlay")
     assert "nothing" not in str(error.value)
+
+
+def test_the_timeout_gives_up_only_while_nothing_has_arrived():
+    """Before: the deadline cut a live recording at --timeout (30 s) while frames kept arriving, exit 0, silent.
+    A clock walked by hand: frames every 0.1 s for three timeouts keep it going; silence before any frame ends it at
+    the deadline; silence after frames ends it after idle_exit; a count ends it at the count."""
+    from ros_road_seg.tools.record_overlay import StopRule
+
+    rule = StopRule(deadline=30.0, idle_exit=3.0)
+    for step in range(1, 900):  # a live stream at 10 Hz, well past the deadline
+        now = step * 0.1
+        assert not rule.done(received=step, last_arrival=now, now=now), now
+    assert not rule.done(received=0, last_arrival=0.0, now=29.9)
+    assert rule.done(received=0, last_arrival=0.0, now=30.0)  # nothing ever arrived
+    assert not rule.done(received=5, last_arrival=100.0, now=102.9)
+    assert rule.done(received=5, last_arrival=100.0, now=103.1)  # idle after the stream stopped
+    counted = StopRule(deadline=30.0, count=20)
+    assert not counted.done(received=19, last_arrival=50.0, now=50.0)
+    assert counted.done(received=20, last_arrival=50.0, now=50.0)

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -264,6 +265,21 @@ def check_writable(out: Path, bag: Path | None) -> None:
             raise RoadSegError(f"--bag '{bag}': its folder '{parent}' does not exist or is not writable")
 
 
+@dataclass(frozen=True)
+class StopRule:
+    """When a recording ends: ``count`` overlays arrived, or ``idle_exit`` s of silence after the first one, or
+    ``deadline`` passed while nothing has arrived yet. The deadline never cuts a live stream."""
+
+    deadline: float
+    count: int = 0
+    idle_exit: float = 3.0
+
+    def done(self, received: int, last_arrival: float, now: float) -> bool:
+        if not received:
+            return now >= self.deadline
+        return bool(self.count and received >= self.count) or now - last_arrival > self.idle_exit
+
+
 def record(
     out: Path,
     *,
@@ -302,13 +318,9 @@ def record(
         matched = wait_until_matched(node, [recorder.overlay_subscription], min(timeout, 30.0))
         where = "" if matched else " (no publisher matched yet)"
         print(f"record_overlay: listening on '{node.resolve_topic_name(overlay_topic)}'{where}", flush=True)
-        deadline = time.monotonic() + timeout
-        while recorder.received or time.monotonic() < deadline:
+        rule = StopRule(time.monotonic() + timeout, count, idle_exit)
+        while not rule.done(recorder.received, recorder.last_arrival, time.monotonic()):
             rclpy.spin_once(node, timeout_sec=0.05)
-            if count and recorder.received >= count:
-                break
-            if recorder.received and time.monotonic() - recorder.last_arrival > idle_exit:
-                break
         for _ in range(10):  # the node's last diagnostics and any mask still in flight
             rclpy.spin_once(node, timeout_sec=0.05)
         recorder.flush()
