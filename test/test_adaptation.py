@@ -60,7 +60,7 @@ def test_frames_or_a_bag_is_required(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("training.adapt: error: give --frames DIR, or --bag BAG")
 
 
-def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model):
+def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model, capsys):
     """Your labels as images/ + masks/ with road = 1: trained on (four times an epoch) and scored before/after."""
     from ros_road_seg.core.labels import use_folder_labels
 
@@ -85,3 +85,5 @@ def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model):
     assert {"l0", "l1", "l2"} <= set(config["train_names"])
     summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
     assert set(summary["road_iou_labelled"]) == {"before", "after"}
+    err = capsys.readouterr().err  # a bar per long stage: soft labels, scoring
+    assert "6/6 soft labels" in err and "3/3 frames scored" in err and "held-back frames scored" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from ros_road_seg.core.errors import DatasetError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import FP16_SIBLING_KEY
+from ros_road_seg.core.progress import with_progress
 from ros_road_seg.core.scoring import frame_mask, iou_counts, pooled_iou
 from training.data import MixSource, layout, training_pool
 from training.recipe import Recipe
@@ -129,7 +131,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
         l2_sp=plan.l2_sp,
         augment="strong",
         batch_size=8,
-        quiet=True,
+        quiet=not sys.stderr.isatty(),  # Keras's progress bar on a terminal, one line per epoch in a log
         workers=2,
         road_id=plan.road_id,
         ignore_id=plan.ignore_id,
@@ -173,7 +175,7 @@ def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
 
     probability_fn, _, description = load_probability_fn(model)
     counts = []
-    for name in names:
+    for name in with_progress(names, len(names), "held-back frames scored"):
         image = next(p for p in frames.iterdir() if p.stem == name and p.suffix.lower() in IMAGE_SUFFIXES)
         rgb = read_rgb_file(image)
         teacher = road_masks(read_label(soft / "labels" / f"{name}.png"), "soft")[0] > SOFT_THRESHOLD
@@ -191,7 +193,7 @@ def labelled_iou(model: Path, plan: Adaptation) -> float:
     if not samples:
         raise DatasetError(f"no {plan.evaluate_dataset} frames to score in '{plan.evaluate_on}' {plan.evaluate_only}")
     probability_fn, size, description = load_probability_fn(model)
-    return evaluate(probability_fn, size, samples, description["threshold"])["pooled_iou_full"]
+    return evaluate(probability_fn, size, samples, description["threshold"], progress=True)["pooled_iou_full"]
 
 
 def summary(

@@ -19,6 +19,7 @@ import numpy as np
 
 from ros_road_seg.core.errors import RoadSegError, exit_codes
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.progress import with_progress
 from ros_road_seg.core.segmenter import Segmenter, resize_probability
 from training.data import SOFT_MANIFEST
 
@@ -55,7 +56,7 @@ def soft_probability(teachers: list[Segmenter], rgb: np.ndarray, combine: str = 
     return np.mean(maps, axis=0).astype(np.float32), -1
 
 
-def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "mean") -> dict:
+def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "mean", progress: bool = True) -> dict:
     """Soft labels of every frame in ``frames`` into ``out`` and the manifest naming frames and teachers."""
     if not frames.is_dir():
         raise RoadSegError(f"frames folder '{frames}' does not exist")
@@ -67,7 +68,7 @@ def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "
         raise RoadSegError(f"combine '{combine}' is not one of {', '.join(COMBINE_CHOICES)}")
     (out / "labels").mkdir(parents=True, exist_ok=True)
     spoke = [0] * len(teachers)
-    for path in images:
+    for path in with_progress(images, len(images), "soft labels", progress):
         target = out / "labels" / f"{path.stem}.png"
         probability, chosen = soft_probability(teachers, read_rgb_file(path), combine)
         if chosen >= 0:

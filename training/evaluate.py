@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     probability_fn, input_size, description = load_probability_fn(args.model)
     samples = select_samples(args.dataset, args.data, args.split, args.val, args.only)
     threshold = description["threshold"] if args.threshold is None else args.threshold
-    result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye)
+    result = evaluate(probability_fn, input_size, samples, threshold, birds_eye=args.birds_eye, progress=True)
     result.update(model=str(args.model), dataset=args.dataset, split=args.split, **{"model_info": description})
     table = markdown_table(result, f"{args.model} on {args.dataset} {args.split}")
     print(table)

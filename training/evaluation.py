@@ -13,6 +13,7 @@ import numpy as np
 
 from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.model import DEFAULT_THRESHOLD
+from ros_road_seg.core.progress import with_progress
 from ros_road_seg.core.scoring import BirdsEye, add_counts, pooled_iou, score_frame, sweep_counts
 from ros_road_seg.core.segmenter import Segmenter, preprocess
 from training.data import Sample, layout, load_dataset, load_sample
@@ -73,13 +74,15 @@ def evaluate(
     threshold: float = DEFAULT_THRESHOLD,
     birds_eye: bool = False,
     sweep: bool = False,
+    progress: bool = False,
 ) -> dict:
     """Scores of ``samples`` (each read with its own dataset's labels) at ``threshold``; with ``birds_eye`` (KITTI
-    frames) also on the ground grid; with ``sweep`` also the pooled IoU at other thresholds (counts kept)."""
+    frames) also on the ground grid; with ``sweep`` also the pooled IoU at other thresholds (counts kept); with
+    ``progress`` a bar on stderr."""
     scores = []
     ground = BirdsEye() if birds_eye else None
     totals: dict[str, list[int]] = {}
-    for sample in samples:
+    for sample in with_progress(samples, len(samples), "frames scored", progress):
         loaded = load_sample(sample)
         probability = probability_fn(loaded.rgb)
         scores.append(score_frame(probability, loaded.road, loaded.valid, input_size, threshold, sample.name, ground))

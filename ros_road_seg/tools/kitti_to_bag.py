@@ -23,6 +23,7 @@ from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_codes
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
+from ros_road_seg.core.progress import draw as progress_bar
 from ros_road_seg.tools.bag_file import BagFile
 from ros_road_seg.tools.ros_messages import NS_PER_S
 
@@ -242,7 +243,7 @@ def convert(
                 index_lines.append(f"{frame.stamp_ns},{frame.path.stem}")
                 written += 1
                 if progress:
-                    _progress(number, len(frames))
+                    progress_bar(number, len(frames))
             if written == 0:
                 raise BagError(f"no readable frames in '{folder}' ({len(skipped)} skipped)")
     finally:
@@ -257,11 +258,6 @@ def convert(
         "storage": storage,
         "path": str(out),
     }
-
-
-def _progress(done: int, total: int, width: int = 30) -> None:
-    filled = int(width * done / total)
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames", end="", file=sys.stderr, flush=True)
 
 
 @exit_codes("kitti_to_bag")
