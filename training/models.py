@@ -356,16 +356,62 @@ def freeze_batch_norm(model: keras.Model) -> None:
             layer.trainable = False
 
 
-def compile_model(model: keras.Model, loss_name: str, lr, outputs: int | None = None) -> None:
-    """Adam on the road loss; under deep supervision every head gets the loss (averaged), IoU on the last head."""
+@keras.saving.register_keras_serializable(package="ros_road_seg")
+class ScaledAdam(keras.optimizers.Adam):
+    """Adam with the learning rate times ``scale`` for every variable whose path is in ``scaled`` (the layers a
+    pretrained encoder does not hold): Adam moves each weight by about the learning rate per step whatever the
+    gradient's size, so a zero-started decoder head at the encoder's careful 1e-4 barely leaves zero in a short
+    fine-tune. Scaling the gradient would not help (Adam divides it out); scaling the step does."""
+
+    def __init__(self, learning_rate=1e-3, scale: float = 1.0, scaled: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.scale, self.scaled = float(scale), frozenset(scaled)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if _variable_path(variable) in self.scaled:
+            learning_rate = learning_rate * self.scale
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "scaled": sorted(self.scaled)}
+
+
+def _variable_path(variable) -> str:
+    """A Keras variable's path (``decoder_stage0_conv1/kernel``); under TensorFlow the optimizer is handed the
+    backend variable, whose name is that path with ``:0``."""
+    path = getattr(variable, "path", None)
+    return path if path is not None else variable.name.split(":", 1)[0]
+
+
+def decoder_variable_paths(model: keras.Model) -> tuple[str, ...]:
+    """The trainable variables outside the registered pretrained encoder (all of them for a scratch model)."""
+    from training.encoders import encoder_for_model
+
+    encoder = encoder_for_model(model)
+    prefix = encoder.prefix if encoder is not None else None
+    return tuple(
+        variable.path
+        for layer in model.layers
+        if prefix is None or not layer.name.startswith(prefix)
+        for variable in layer.trainable_weights
+    )
+
+
+def compile_model(
+    model: keras.Model, loss_name: str, lr, outputs: int | None = None, decoder_lr_scale: float = 1.0
+) -> None:
+    """Adam on the road loss; under deep supervision every head gets the loss (averaged), IoU on the last head.
+    ``decoder_lr_scale``: the layers outside the pretrained encoder learn that many times faster (ScaledAdam)."""
     outputs = len(model.outputs) if outputs is None else outputs
     loss = get_loss(loss_name)
+    scaled = decoder_variable_paths(model) if decoder_lr_scale != 1.0 else ()
+    optimizer = ScaledAdam(lr, scale=decoder_lr_scale, scaled=scaled)
     if outputs > 1:
         model.compile(
-            optimizer=keras.optimizers.Adam(lr),
+            optimizer=optimizer,
             loss=[loss] * outputs,
             loss_weights=[1.0 / outputs] * outputs,
             metrics=[[] for _ in range(outputs - 1)] + [[RoadIoU()]],
         )
     else:
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[RoadIoU()])
+        model.compile(optimizer=optimizer, loss=loss, metrics=[RoadIoU()])

@@ -53,6 +53,7 @@ class Recipe:
     freeze_batchnorm: bool = False
     l2_sp: float = 0.0
     freeze_stages: int = 0
+    decoder_lr_scale: float = 1.0
     workers: int = 2
     quiet: bool = False
     early_stopping: int = 0
@@ -74,6 +75,8 @@ class Recipe:
             raise ValueError(f"--freeze-stages {self.freeze_stages} must be 0..4 (the encoder's stages)")
         if "folder" in (self.dataset, *(source.dataset for source in self.mix)):
             use_folder_labels(self.road_id, self.ignore_id)  # what the folder's mask values mean, for every reader
+        if not 0 < self.decoder_lr_scale < math.inf:
+            raise ValueError(f"--decoder-lr-scale {self.decoder_lr_scale} must be a finite number > 0")
         if self.early_stopping < 0:
             raise ValueError(f"--early-stopping {self.early_stopping} must be >= 0")
 
@@ -240,6 +243,13 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         type=bounded_number(0, 4, integer=True),
         default=0,
         help="keep term: freeze the pretrained encoder's first N stages (1/2, 1/4, 1/8 ... of the input)",
+    )
+    parser.add_argument(
+        "--decoder-lr-scale",
+        type=bounded_number(0.0, 1000.0, above=True),
+        default=1.0,
+        metavar="FACTOR",
+        help="the layers outside the pretrained encoder (decoder, heads) learn FACTOR times faster than --lr",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (logs one line per epoch)")
