@@ -90,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 NODE_MODES = {
     "thread": ("inference on a worker thread", True, {}, "road_overlay"),
     "spinning": ("worker thread, ONNX Runtime threads spinning", True, {"intra_op_spinning": True}, "road_overlay"),
+    "one_thread": ("worker thread, ONNX Runtime on 1 thread", True, {"intra_op_threads": 1}, "road_overlay"),
     "mask_only": ("worker thread, only road_mask subscribed (no overlay rendered)", True, {}, "road_mask"),
     "callback": ("inference in the callback", False, {}, "road_overlay"),
     "grid": (
