@@ -1,19 +1,29 @@
-"""The keep-term trade-off table (issue 24) from the runs' own JSON: runs/keep/cv_<setting>/crossval.json (KITTI
-block 4-fold at 160x512, scored at full resolution) and runs/keep/camvid_<setting>/<sequence>/eval_camvid_all.json
-(CamVid sequences no run of that setting saw). Prints Markdown; `--json FILE` also keeps the numbers."""
+"""Keep-term tables of models/README.md (issue 24) from the runs' own JSON: runs/keep/cv_<setting>/crossval.json (KITTI
+block 4-fold at the setting's size, scored at full resolution) and runs/keep/camvid_<setting>/<sequence>/
+eval_camvid_all.json (CamVid sequences no run of that setting saw). Usage: keep_table.py [trade_off|served] [--json F].
+Prints Markdown; exits 3 naming what is missing when a row's runs are not here (scripts/card_tables.py then leaves
+the committed table as it is)."""
 
 import json
 import sys
 from pathlib import Path
 
 KEEP = Path("runs/keep")
-SETTINGS = {
-    "none": "no keep term (KITTI labels + zero-shot soft labels on unlabelled KITTI)",
-    "mild": "mild: + CamVid frames (zero-shot soft labels) 25 % of each epoch, L2-SP 1e-3",
-    "strong": "strong: + CamVid 40 %, L2-SP 1e-2, first encoder stage frozen",
+GROUPS = {
+    "trade_off": {
+        "none": "no keep term (KITTI labels + zero-shot soft labels on unlabelled KITTI)",
+        "mild": "mild: + CamVid frames (zero-shot soft labels) 25 % of each epoch, L2-SP 1e-3",
+        "strong": "strong: + CamVid 40 %, L2-SP 1e-2, first encoder stage frozen",
+    },
+    "served": {
+        "strong": "U-Net at 160x512 (keep_strong, the default's recipe)",
+        "strong_unetpp": "UNet++ at 160x512, deep supervision (head L2; pruned L1 in its k-fold JSON)",
+        "strong_dlr10": "U-Net at 160x512, decoder learning 10x faster than the encoder",
+        "strong_224": "U-Net at 224x224 (frames squashed), the 224x224 option",
+    },
 }
 SEQUENCES = ("0001TP", "0006R0")
-# the zero-shot network's own k-fold per block (no training; models/README.md, measured last round at 192x608)
+# the zero-shot network's own k-fold per block (no training; models/README.md, measured at 192x608)
 ZERO_SHOT_BLOCKS = (0.8685, 0.8823, 0.9066, 0.7859)
 
 
@@ -29,6 +39,10 @@ def cell(value) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
+group = next((a for a in sys.argv[1:] if a in GROUPS), "trade_off")
+missing = [s for s in GROUPS[group] if not (KEEP / f"cv_{s}" / "crossval.json").is_file()]
+if missing:
+    sys.exit(f"keep_table {group}: no k-fold runs for {', '.join(missing)} under {KEEP}")
 rows, record = [], {}
 blocks = " | ".join(cell(v) for v in ZERO_SHOT_BLOCKS)
 mean = sum(ZERO_SHOT_BLOCKS) / len(ZERO_SHOT_BLOCKS)
@@ -37,11 +51,8 @@ rows.append(
     f"| Intel network as it comes (zero-shot, 192x608) | {mean:.4f} | {blocks} | " + " | ".join(map(cell, zero)) + " |"
 )
 record["zero_shot"] = {"kfold_blocks": ZERO_SHOT_BLOCKS, "camvid": dict(zip(SEQUENCES, zero))}
-for setting, label in SETTINGS.items():
-    cv = KEEP / f"cv_{setting}" / "crossval.json"
-    if not cv.is_file():
-        continue
-    report = json.loads(cv.read_text())
+for setting, label in GROUPS[group].items():
+    report = json.loads((KEEP / f"cv_{setting}" / "crossval.json").read_text())
     folds = [fold["pooled_iou"] for fold in report["folds"]]
     summary = report["summary"]
     scores = camvid(KEEP / f"camvid_{setting}")
@@ -56,9 +67,10 @@ for setting, label in SETTINGS.items():
     record[setting] = {
         "kfold_blocks": folds,
         "kfold_mean": summary["mean_of_fold_pooled_iou"],
+        "pruned_heads": summary.get("pruned_heads_mean_of_fold_pooled_iou", {}),
         "camvid": dict(zip(SEQUENCES, scores)),
     }
-print("| setting | KITTI 4-fold at 160x512 | 000000–07 | 08–15 | 16–23 | 24–31 | CamVid 0001TP | CamVid 0006R0 |")
+print("| setting | KITTI 4-fold | 000000–07 | 08–15 | 16–23 | 24–31 | CamVid 0001TP | CamVid 0006R0 |")
 print("|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 if "--json" in sys.argv:

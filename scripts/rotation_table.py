@@ -3,10 +3,13 @@ road IoU on every frame of the held-out sequence before (the KITTI-only start) a
 zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot, when scored)."""
 
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path("runs/rotation")
 ZERO_SHOT = Path("runs/keep/camvid_zero_shot")
+if not ROOT.is_dir():
+    sys.exit(f"rotation_table: no adaptation runs under {ROOT} (bash scripts/camvid_rotation.sh)")
 
 
 def summary(held: str, variant: str) -> dict | None:

@@ -14,6 +14,8 @@ from ros_road_seg.core.scoring import iou_counts, pooled_iou  # noqa: E402
 CAMVID = Path("../shared/data/camvid")
 SOFT = Path("runs/keep/soft_camvid_train")
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
+if not (SOFT / "teacher.json").is_file() or not Path("runs/keep/teachers").is_dir():
+    sys.exit("teacher_table: no teacher runs under runs/keep (bash scripts/keep_tradeoff.sh)")
 
 
 def from_eval(model: str) -> dict:
