@@ -76,8 +76,11 @@ def test_corrupt_image_is_named(tmp_path, damage):
 
 
 def test_rgb_label_rejected(tmp_path):
+    """A colour label (semantic_rgb/: channels differ) is refused; a grey one saved as RGB reads as grey."""
     root = make_kitti(tmp_path / "k", 2)
-    write_png(root / "training" / "semantic" / "000000_10.png", np.zeros((48, 64, 3), np.uint8))
+    colour = np.zeros((48, 64, 3), np.uint8)
+    colour[..., 0] = 128  # road purple-ish: (128, 0, 0) is no label id
+    write_png(root / "training" / "semantic" / "000000_10.png", colour)
     with pytest.raises(DatasetError, match="3 channels"):
         load_sample(kitti_samples(root)[0])
 
