@@ -124,5 +124,6 @@ bash scripts/camvid_rotation.sh
 #    the UNet++ and 224x224 models trained on all KITTI frames but the demo frames, and docs/compare_kitti.md.
 bash scripts/served_size.sh
 SETTINGS=strong_dlr10 bash scripts/keep_tradeoff.sh
-python -m training.compare runs/keep/final_strong runs/keep/final_strong_unetpp --dataset kitti --data sample_data/kitti \
+python -m training.compare models/intel_unet_keep_strong_160x512.onnx \
+    runs/keep/final_strong_unetpp/intel_unetpp_keep_strong_160x512.onnx --dataset kitti --data sample_data/kitti \
     --split all --grid 5 --crossval runs/keep/cv_strong runs/keep/cv_strong_unetpp --name compare_kitti --out docs
