@@ -36,6 +36,8 @@ KITTI_IOU_FLOORS = {
     "intel_unet_keep_strong_160x512_int8.onnx": 0.85,  # measured 0.8821 (the default)
     "intel_unet_keep_strong_160x512_fp16.onnx": 0.85,  # measured 0.8830
     "intel_unet_kitti_160x512_fp16.onnx": 0.87,  # measured 0.8988
+    "intel_unet_keep_strong_224x224.onnx": 0.79,  # measured 0.8204 (the 224x224 option, FP32)
+    "intel_unet_keep_strong_224x224_fp16.onnx": 0.79,  # measured 0.8204
 }
 REQUIRED_METADATA = (
     "input_height",
@@ -96,6 +98,7 @@ KERAS_TWINS = {
     "unet16_kitti.keras": "unet16_kitti.onnx",
     "intel_unet_kitti.keras": "intel_unet_kitti.onnx",
     "intel_unet_keep_strong_160x512.keras": "intel_unet_keep_strong_160x512.onnx",
+    "intel_unet_keep_strong_224x224.keras": "intel_unet_keep_strong_224x224.onnx",
     "unet16_camvid.keras": None,  # the KITTI stage's starting point; shipped as .keras only
 }
 
