@@ -87,3 +87,20 @@ def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model, 
     assert set(summary["road_iou_labelled"]) == {"before", "after"}
     err = capsys.readouterr().err  # a bar per long stage: soft labels, scoring
     assert "6/6 soft labels" in err and "3/3 frames scored" in err and "held-back frames scored" in err
+
+
+def test_adapt_from_a_bag_names_its_camera_topic_in_the_launch_line(tmp_path, red_model):
+    """The README's path: a recorded bag in, the launch line out with the camera topic the model adapted to."""
+    from ros_road_seg.tools.kitti_to_bag import DEFAULT_TOPIC, convert
+
+    frames = tmp_path / "frames"
+    for index in range(6):
+        write_png(frames / f"{index:06d}.png", synthetic_frame(index, (48, 64), seed=11)[0])
+    convert(frames, tmp_path / "drive", progress=False)
+    start = tmp_path / "start.keras"
+    build_model("unet", (32, 32, 3), base_filters=4, depth=2).save(start)
+    args = ["--bag", str(tmp_path / "drive"), "--topic", DEFAULT_TOPIC, "--hz", "100", "--start", str(start)]
+    args += ["--teacher", str(red_model), "--out", str(tmp_path / "o"), "--input-size", "32", "32", "--epochs", "1"]
+    assert adapt_cli.main(args) == 0
+    summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
+    assert summary["launch"].endswith(f"adapted_int8.onnx image_topic:={DEFAULT_TOPIC}")

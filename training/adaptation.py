@@ -211,7 +211,8 @@ def summary(
             "after": agreement(files["int8"], soft, frames, kept_out),
         },
         "seconds_per_stage": seconds,
-        "launch": f"ros2 launch ros_road_seg seg.launch.py model:={files['int8'].resolve()}",
+        "launch": f"ros2 launch ros_road_seg seg.launch.py model:={files['int8'].resolve()}"
+        + (f" image_topic:={plan.topic}" if plan.topic else ""),  # the camera it adapted to, from the bag
     }
     if plan.evaluate_on is not None:
         result["road_iou_labelled"] = {
