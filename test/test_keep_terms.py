@@ -100,7 +100,8 @@ def test_the_decoder_learns_faster_by_its_scale_and_the_encoder_does_not():
         model = keras.Model(inputs, keras.layers.Dense(1, name="head")(encoder))
         assert decoder_variable_paths(model) == ("head/kernel", "head/bias")
         start = [w.copy() for w in model.get_weights()]
-        model.compile(optimizer=ScaledAdam(1e-3, scale=scale, scaled=decoder_variable_paths(model)), loss="mse")
+        scales = dict.fromkeys(decoder_variable_paths(model), scale)
+        model.compile(optimizer=ScaledAdam(1e-3, scales=scales), loss="mse")
         rng = np.random.default_rng(0)
         model.fit(rng.random((16, 4)), rng.random((16, 1)), epochs=2, batch_size=8, verbose=0, shuffle=False)
         steps = [float(np.abs(w - s).max()) for w, s in zip(model.get_weights(), start, strict=True)]
@@ -110,3 +111,29 @@ def test_the_decoder_learns_faster_by_its_scale_and_the_encoder_does_not():
     encoder_10, head_10 = moved(10.0)
     assert moved(1e-9)[1] < 1e-6  # (the CLI refuses 0; a vanishing scale all but freezes the head)
     assert head_10 > 5 * head_1 and encoder_10 < 2 * encoder_1
+
+
+@pytest.mark.skipif(not INTEL_IR.is_file(), reason=f"Intel road IR not at {INTEL_IR} (../shared absent)")
+def test_per_stage_learning_rates_follow_the_encoder_stages():
+    """--stage-lr-scales 0.1 0.5 with --decoder-lr-scale 10: the stem (stage 1) at 0.1, the 1/4 stage's last layer
+    at 0.5, the 1/8 stage and the Intel decoder at 1 (left out), every decoder variable at 10."""
+    from training.encoders import PRETRAINED_ENCODERS
+    from training.models import build_model, decoder_variable_paths, learning_rate_scales
+
+    model = build_model("intel_unet", (64, 96, 3), pretrained=INTEL_IR)
+    scales = learning_rate_scales(model, 10.0, (0.1, 0.5))
+    stage_ends = PRETRAINED_ENCODERS["intel"].stage_layers
+    names = [layer.name for layer in model.layers]
+    by_layer = {}
+    for layer in model.layers:
+        for variable in layer.trainable_weights:
+            by_layer.setdefault(layer.name, set()).add(scales.get(variable.path, 1.0))
+    first_conv = next(n for n in names if n.startswith("intel_") and by_layer.get(n))
+    assert by_layer[first_conv] == {0.1}
+    stage2 = [n for n in names[names.index(stage_ends[0]) + 1 : names.index(stage_ends[1]) + 1] if by_layer.get(n)]
+    assert stage2 and all(by_layer[n] == {0.5} for n in stage2)
+    later = [n for n in names[names.index(stage_ends[1]) + 1 :] if n.startswith("intel_") and by_layer.get(n)]
+    assert later and all(by_layer[n] == {1.0} for n in later)
+    assert all(scales[path] == 10.0 for path in decoder_variable_paths(model))
+    with pytest.raises(ValueError, match="the encoder has 3 stages"):
+        learning_rate_scales(model, 1.0, (1.0, 1.0, 1.0, 1.0))

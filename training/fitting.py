@@ -354,7 +354,14 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
             repeat=recipe.repeat,
             look_alike_weight=recipe.look_alike_weight,
         )
-        compile_model(model, recipe.loss, learning_rate(recipe, len(train_batches)), outputs, recipe.decoder_lr_scale)
+        compile_model(
+            model,
+            recipe.loss,
+            learning_rate(recipe, len(train_batches)),
+            outputs,
+            recipe.decoder_lr_scale,
+            recipe.stage_lr_scales,
+        )
         if resume:
             _continue_run(model, train_batches, initial_epoch, out)
     val_batches = (

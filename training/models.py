@@ -358,22 +358,23 @@ def freeze_batch_norm(model: keras.Model) -> None:
 
 @keras.saving.register_keras_serializable(package="ros_road_seg")
 class ScaledAdam(keras.optimizers.Adam):
-    """Adam with the learning rate times ``scale`` for every variable whose path is in ``scaled`` (the layers a
-    pretrained encoder does not hold): Adam moves each weight by about the learning rate per step whatever the
+    """Adam with the learning rate times ``scales[path]`` for the variables named there (every other at the learning
+    rate): per-stage learning rates. Adam moves each weight by about the learning rate per step whatever the
     gradient's size, so a zero-started decoder head at the encoder's careful 1e-4 barely leaves zero in a short
-    fine-tune. Scaling the gradient would not help (Adam divides it out); scaling the step does."""
+    fine-tune; scaling the gradient would not help (Adam divides it out), scaling the step does."""
 
-    def __init__(self, learning_rate=1e-3, scale: float = 1.0, scaled: tuple[str, ...] = (), **kwargs) -> None:
+    def __init__(self, learning_rate=1e-3, scales: dict[str, float] | None = None, **kwargs) -> None:
         super().__init__(learning_rate, **kwargs)
-        self.scale, self.scaled = float(scale), frozenset(scaled)
+        self.scales = {str(path): float(scale) for path, scale in (scales or {}).items()}
 
     def update_step(self, gradient, variable, learning_rate):
-        if _variable_path(variable) in self.scaled:
-            learning_rate = learning_rate * self.scale
+        scale = self.scales.get(_variable_path(variable))
+        if scale is not None:
+            learning_rate = learning_rate * scale
         return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "scale": self.scale, "scaled": sorted(self.scaled)}
+        return {**super().get_config(), "scales": dict(sorted(self.scales.items()))}
 
 
 def _variable_path(variable) -> str:
@@ -397,15 +398,49 @@ def decoder_variable_paths(model: keras.Model) -> tuple[str, ...]:
     )
 
 
+def learning_rate_scales(
+    model: keras.Model, decoder_scale: float = 1.0, stage_scales: tuple[float, ...] = ()
+) -> dict[str, float]:
+    """Per-variable learning-rate factors: ``decoder_scale`` for everything outside the pretrained encoder, and
+    ``stage_scales[k]`` for the encoder's layers of stage k+1 (up to the layer that ends it, in graph order; the
+    encoder's layers after the last listed stage keep 1). Factors of 1 are left out."""
+    from training.encoders import encoder_for_model
+
+    scales = {path: decoder_scale for path in decoder_variable_paths(model)} if decoder_scale != 1.0 else {}
+    if stage_scales:
+        encoder = encoder_for_model(model)
+        if encoder is None:
+            raise ValueError(f"--stage-lr-scales needs a pretrained encoder ('{model.name}' has none)")
+        if len(stage_scales) > len(encoder.stage_layers):
+            raise ValueError(
+                f"--stage-lr-scales: {len(stage_scales)} given, the encoder has {len(encoder.stage_layers)} stages"
+            )
+        names = [layer.name for layer in model.layers]
+        ends = [names.index(name) for name in encoder.stage_layers[: len(stage_scales)]]
+        stage = 0
+        for index, layer in enumerate(model.layers):
+            while stage < len(ends) and index > ends[stage]:
+                stage += 1
+            if stage == len(ends):
+                break
+            if layer.name.startswith(encoder.prefix) and stage_scales[stage] != 1.0:
+                scales.update({variable.path: stage_scales[stage] for variable in layer.trainable_weights})
+    return scales
+
+
 def compile_model(
-    model: keras.Model, loss_name: str, lr, outputs: int | None = None, decoder_lr_scale: float = 1.0
+    model: keras.Model,
+    loss_name: str,
+    lr,
+    outputs: int | None = None,
+    decoder_lr_scale: float = 1.0,
+    stage_lr_scales: tuple[float, ...] = (),
 ) -> None:
     """Adam on the road loss; under deep supervision every head gets the loss (averaged), IoU on the last head.
-    ``decoder_lr_scale``: the layers outside the pretrained encoder learn that many times faster (ScaledAdam)."""
+    ``decoder_lr_scale`` / ``stage_lr_scales``: per-stage learning rates (:func:`learning_rate_scales`)."""
     outputs = len(model.outputs) if outputs is None else outputs
     loss = get_loss(loss_name)
-    scaled = decoder_variable_paths(model) if decoder_lr_scale != 1.0 else ()
-    optimizer = ScaledAdam(lr, scale=decoder_lr_scale, scaled=scaled)
+    optimizer = ScaledAdam(lr, scales=learning_rate_scales(model, decoder_lr_scale, tuple(stage_lr_scales)))
     if outputs > 1:
         model.compile(
             optimizer=optimizer,

@@ -54,6 +54,7 @@ class Recipe:
     l2_sp: float = 0.0
     freeze_stages: int = 0
     decoder_lr_scale: float = 1.0
+    stage_lr_scales: tuple[float, ...] = ()
     workers: int = 2
     quiet: bool = False
     early_stopping: int = 0
@@ -75,6 +76,8 @@ class Recipe:
             raise ValueError(f"--freeze-stages {self.freeze_stages} must be 0..4 (the encoder's stages)")
         if "folder" in (self.dataset, *(source.dataset for source in self.mix)):
             use_folder_labels(self.road_id, self.ignore_id)  # what the folder's mask values mean, for every reader
+        if not all(0 < scale < math.inf for scale in self.stage_lr_scales):
+            raise ValueError(f"--stage-lr-scales {list(self.stage_lr_scales)} must be finite numbers > 0")
         if not 0 < self.decoder_lr_scale < math.inf:
             raise ValueError(f"--decoder-lr-scale {self.decoder_lr_scale} must be a finite number > 0")
         if self.early_stopping < 0:
@@ -88,6 +91,7 @@ class Recipe:
         values["exclude"] = tuple(values.get("exclude") or ())
         if values.get("input_size") is not None:
             values["input_size"] = tuple(values["input_size"])
+        values["stage_lr_scales"] = tuple(values.get("stage_lr_scales") or ())
         try:
             return cls(**values)
         except ValueError as error:  # a flag that parses but makes no sense: a usage error, exit code 2
@@ -250,6 +254,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         metavar="FACTOR",
         help="the layers outside the pretrained encoder (decoder, heads) learn FACTOR times faster than --lr",
+    )
+    parser.add_argument(
+        "--stage-lr-scales",
+        type=bounded_number(0.0, 1000.0, above=True),
+        nargs="+",
+        default=[],
+        metavar="FACTOR",
+        help="keep term: the pretrained encoder's stage 1, 2, ... learn FACTOR times --lr (e.g. 0.1 0.3: the "
+        "earliest stages move least; stages not listed keep 1)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (logs one line per epoch)")
