@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--labelled", type=Path, default=None, help="a few labelled frames to train on too")
     parser.add_argument("--labelled-dataset", choices=DATASETS, default="kitti")
+    parser.add_argument(
+        "--labelled-repeat",
+        type=bounded_number(1, 100, integer=True),
+        default=4,
+        help="each labelled frame this often per epoch",
+    )
     parser.add_argument("--evaluate-on", type=Path, default=None, help="labelled frames never trained on")
     parser.add_argument("--evaluate-dataset", choices=DATASETS, default="kitti")
     add_folder_label_arguments(parser)
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         hz=args.hz,
         labelled=args.labelled,
         labelled_dataset=args.labelled_dataset,
+        labelled_repeat=args.labelled_repeat,
         evaluate_on=args.evaluate_on,
         evaluate_dataset=args.evaluate_dataset,
         evaluate_only=tuple(args.evaluate_only),

@@ -41,6 +41,7 @@ class Adaptation:
     hz: float = 2.0
     labelled: Path | None = None  # a few labelled frames to train on too
     labelled_dataset: str = "kitti"
+    labelled_repeat: int = 4  # each labelled frame this often per epoch (beside the soft frames' share)
     evaluate_on: Path | None = None  # labelled frames never trained on: before/after road IoU
     evaluate_dataset: str = "kitti"
     evaluate_only: tuple[str, ...] = ()
@@ -122,7 +123,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
         dataset=plan.labelled_dataset if labelled else "soft",
         data=plan.labelled if labelled else soft,
         mix=(MixSource("soft", soft, plan.soft_share),) if labelled else (),
-        repeat=4 if labelled else 1,
+        repeat=plan.labelled_repeat if labelled else 1,
         exclude=tuple(kept_out),
         init_from=plan.start,
         input_size=plan.input_size,
