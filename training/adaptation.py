@@ -158,7 +158,8 @@ def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path
     if all(path.is_file() for path in files.values()):
         say(4, f"'{files['int8']}' (done before)")
         return files
-    say(4, f"'{files['fp32'].name}', INT8 on {plan.calibration_frames} of your frames, FP16")
+    calibration = min(plan.calibration_frames, len(frame_names(frames)))
+    say(4, f"'{files['fp32'].name}', INT8 calibrated on {calibration} of your frames, FP16")
     source = plan.bag or plan.frames
     extra = {"adapted_from": plan.start.name, "adapted_on": f"{source}" + (f" {plan.topic}" if plan.topic else "")}
     if plan.labelled is not None:
