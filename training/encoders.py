@@ -14,6 +14,8 @@ from pathlib import Path
 
 from keras import layers
 
+from training.pretrained import intel_road
+
 Stages = tuple[list, object]
 
 
@@ -86,19 +88,18 @@ class PretrainedEncoder:
     stage_layers: tuple[str, ...]  # the layer that ends each stage (``--freeze-stages``)
 
 
-WEIGHTS = Path("../shared/weights")
 PRETRAINED_ENCODERS: dict[str, PretrainedEncoder] = {
     "intel": PretrainedEncoder(
         intel_stages,
-        WEIGHTS / "road-segmentation-adas-0001/road-segmentation-adas-0001.xml",
+        intel_road.DEFAULT_IR,
         decoder_filters=(16, 24),  # at 1/2, 1/4; the 1/8 stage is the deepest
-        stride=32,
-        prefix="intel_",
-        stage_layers=("intel_L0038_ReLU", "intel_L0103_ReLU", "intel_L0298_AddBackward1"),
+        stride=intel_road.STRIDE,
+        prefix=intel_road.PREFIX,
+        stage_layers=tuple(intel_road.PREFIX + name for name in intel_road.ENCODER_STAGES),
     ),
     "effnet": PretrainedEncoder(
         efficientnet_stages,
-        WEIGHTS / "efficientnet_lite0_imagenet/efficientnet_lite0_imagenet.npz",
+        intel_road.DEFAULT_IR.parent.parent / "efficientnet_lite0_imagenet/efficientnet_lite0_imagenet.npz",
         decoder_filters=(16, 24, 32, 48),  # at 1/2 ... 1/16; the 1/32 stage is the deepest
         stride=32,
         prefix="effnet_",
@@ -111,6 +112,26 @@ def encoder_of(architecture: str) -> tuple[str, str]:
     """``intel_unetpp`` -> (``intel``, ``unetpp``); ``unet`` -> (``scratch``, ``unet``)."""
     encoder, _, decoder = architecture.rpartition("_")
     return (encoder or "scratch"), decoder
+
+
+def encoder_layer_stages(model, flag: str, stages: int) -> tuple[PretrainedEncoder, dict[str, int]]:
+    """The stage (1, 2, ...) of every layer of ``model``'s pretrained encoder up to the end of stage ``stages``, in
+    graph order (what ``--freeze-stages`` freezes and ``--stage-lr-scales`` scales); ``flag`` names the option in
+    the error when the model has no such encoder or fewer stages."""
+    encoder = encoder_for_model(model)
+    if encoder is None:
+        raise ValueError(f"{flag} needs a pretrained encoder ('{model.name}' has none)")
+    if stages > len(encoder.stage_layers):
+        raise ValueError(f"{flag}: {stages} given, the encoder has {len(encoder.stage_layers)} stages")
+    names = [layer.name for layer in model.layers]
+    ends = [names.index(name) for name in encoder.stage_layers[:stages]]
+    result, stage = {}, 0
+    for index, name in enumerate(names[: ends[-1] + 1] if ends else []):
+        while index > ends[stage]:
+            stage += 1
+        if name.startswith(encoder.prefix):
+            result[name] = stage + 1
+    return encoder, result
 
 
 def encoder_for_model(model) -> PretrainedEncoder | None:

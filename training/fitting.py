@@ -20,7 +20,7 @@ import keras
 from ros_road_seg.core.errors import DatasetError, TrainingDivergedError
 from training.batches import RoadBatches
 from training.data import Sample, exclude, load_dataset, training_pool
-from training.encoders import encoder_for_model
+from training.encoders import encoder_for_model, encoder_layer_stages
 from training.models import (
     build_model,
     compile_model,
@@ -220,16 +220,10 @@ def freeze_encoder_stages(model: keras.Model, stages: int) -> int:
     3: 1/8); returns how many layers were frozen."""
     if stages == 0:
         return 0
-    encoder = encoder_for_model(model)
-    if encoder is None:
-        raise ValueError(f"--freeze-stages needs a pretrained encoder ('{model.name}' has none)")
-    if stages > len(encoder.stage_layers):
-        raise ValueError(f"--freeze-stages {stages}: the encoder has {len(encoder.stage_layers)} stages to freeze")
-    names = [layer.name for layer in model.layers]
-    last = encoder.stage_layers[stages - 1]
+    _, layer_stages = encoder_layer_stages(model, f"--freeze-stages {stages}", stages)
     frozen = 0
-    for layer in model.layers[: names.index(last) + 1]:
-        if layer.name.startswith(encoder.prefix) and layer.weights:
+    for layer in model.layers:
+        if layer.name in layer_stages and layer.weights:
             layer.trainable = False
             frozen += 1
     return frozen

@@ -404,27 +404,15 @@ def learning_rate_scales(
     """Per-variable learning-rate factors: ``decoder_scale`` for everything outside the pretrained encoder, and
     ``stage_scales[k]`` for the encoder's layers of stage k+1 (up to the layer that ends it, in graph order; the
     encoder's layers after the last listed stage keep 1). Factors of 1 are left out."""
-    from training.encoders import encoder_for_model
+    from training.encoders import encoder_layer_stages
 
     scales = {path: decoder_scale for path in decoder_variable_paths(model)} if decoder_scale != 1.0 else {}
     if stage_scales:
-        encoder = encoder_for_model(model)
-        if encoder is None:
-            raise ValueError(f"--stage-lr-scales needs a pretrained encoder ('{model.name}' has none)")
-        if len(stage_scales) > len(encoder.stage_layers):
-            raise ValueError(
-                f"--stage-lr-scales: {len(stage_scales)} given, the encoder has {len(encoder.stage_layers)} stages"
-            )
-        names = [layer.name for layer in model.layers]
-        ends = [names.index(name) for name in encoder.stage_layers[: len(stage_scales)]]
-        stage = 0
-        for index, layer in enumerate(model.layers):
-            while stage < len(ends) and index > ends[stage]:
-                stage += 1
-            if stage == len(ends):
-                break
-            if layer.name.startswith(encoder.prefix) and stage_scales[stage] != 1.0:
-                scales.update({variable.path: stage_scales[stage] for variable in layer.trainable_weights})
+        _, layer_stages = encoder_layer_stages(model, "--stage-lr-scales", len(stage_scales))
+        for layer in model.layers:
+            factor = stage_scales[layer_stages[layer.name] - 1] if layer.name in layer_stages else 1.0
+            if factor != 1.0:
+                scales.update({variable.path: factor for variable in layer.trainable_weights})
     return scales
 
 
