@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 
-from ros_road_seg.core.progress import draw, with_progress
+from ros_road_seg.core.progress import draw, end, with_progress
 
 
-def test_the_bar_fills_in_proportion_and_ends_its_line():
+def test_the_bar_fills_in_proportion_in_place_and_its_caller_ends_the_line():
     stream = io.StringIO()
     draw(1, 4, "frames", width=8, stream=stream)
     draw(4, 4, "frames", width=8, stream=stream)
+    end(stream)
     assert stream.getvalue() == "\r[##......] 1/4 frames\r[########] 4/4 frames\n"
 
 

@@ -177,9 +177,9 @@ def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
 
     probability_fn, _, description = load_probability_fn(model)
     counts = []
+    images = {p.stem: p for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     for name in with_progress(names, len(names), "held-back frames scored"):
-        image = next(p for p in frames.iterdir() if p.stem == name and p.suffix.lower() in IMAGE_SUFFIXES)
-        rgb = read_rgb_file(image)
+        rgb = read_rgb_file(images[name])
         teacher = road_masks(read_label(soft / "labels" / f"{name}.png"), "soft")[0] > SOFT_THRESHOLD
         mask = frame_mask(probability_fn(rgb), rgb.shape[:2], description["threshold"]) > 0
         counts.append(iou_counts(mask, teacher))

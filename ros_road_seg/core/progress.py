@@ -11,11 +11,15 @@ T = TypeVar("T")
 
 
 def draw(done: int, total: int, what: str = "frames", width: int = 30, stream=None) -> None:
-    """Redraw the bar at ``done`` of ``total``; a newline once ``done`` reaches ``total``."""
+    """Redraw the bar at ``done`` of ``total`` in place; the caller ends the line (:func:`end`) when it is done."""
     stream = sys.stderr if stream is None else stream
-    filled = int(width * done / total) if total else width
-    end = "\n" if done >= total else ""
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}", end=end, file=stream, flush=True)
+    filled = min(width, int(width * done / total)) if total else width
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}", end="", file=stream, flush=True)
+
+
+def end(stream=None) -> None:
+    """End the bar's line."""
+    print(file=sys.stderr if stream is None else stream, flush=True)
 
 
 def with_progress(items: Iterable[T], total: int, what: str = "frames", enabled: bool = True) -> Iterator[T]:
@@ -26,3 +30,5 @@ def with_progress(items: Iterable[T], total: int, what: str = "frames", enabled:
         done += 1
         if enabled:
             draw(done, total, what)
+    if enabled and done:
+        end()

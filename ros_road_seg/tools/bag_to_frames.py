@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ros_road_seg.core import progress as progress_bar
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, ImageConversionError, exit_codes
 from ros_road_seg.core.image_conversion import compressed_msg_to_rgb, image_msg_to_rgb
@@ -59,7 +60,7 @@ def extract(
         for connection, stamp_ns, raw in checked_messages(reader, connections, bag):
             counts["read"] += 1
             if progress:
-                print(f"\r{counts['read']}/{total} messages, {counts['written']} frames", end="", file=sys.stderr)
+                progress_bar.draw(counts["read"], total, f"messages, {counts['written']} frames kept")
             if (counts["read"] - 1) % every or (hz and last_time is not None and stamp_ns - last_time < 1e9 / hz):
                 counts["by_rate"] += 1
                 continue
@@ -88,7 +89,7 @@ def extract(
     finally:
         reader.close()
         if progress and counts["read"]:
-            print(file=sys.stderr)  # end the progress line
+            progress_bar.end()
     return {**counts, "first_bad": first_error, "out": str(out)}
 
 

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 
 from ros_road_seg.core import kitti_camera
+from ros_road_seg.core import progress as progress_bar
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import BagError, DatasetError, RoadSegError, exit_codes
 from ros_road_seg.core.ground_grid import Intrinsics
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
-from ros_road_seg.core.progress import draw as progress_bar
 from ros_road_seg.tools.bag_file import BagFile
 from ros_road_seg.tools.ros_messages import NS_PER_S
 
@@ -243,12 +243,12 @@ def convert(
                 index_lines.append(f"{frame.stamp_ns},{frame.path.stem}")
                 written += 1
                 if progress:
-                    progress_bar(number, len(frames))
+                    progress_bar.draw(number, len(frames))
             if written == 0:
                 raise BagError(f"no readable frames in '{folder}' ({len(skipped)} skipped)")
     finally:
         if progress:
-            print(file=sys.stderr)
+            progress_bar.end()
     return {
         "layout": layout,
         "frames": written,
