@@ -69,8 +69,8 @@ def test_distill_writes_the_teachers_probability_and_who_the_teacher_is(tmp_path
 def test_a_fold_whose_teacher_saw_its_frames_is_refused(tmp_path):
     """check_no_leak reads what each teacher trained on from the soft folder's teacher.json."""
     from training import crossval as crossval_cli
-    from training.crossval import check_no_leak
     from training.data import block_folds, kitti_samples
+    from training.kfold import check_no_leak
 
     data = make_kitti(tmp_path / "kitti", 6)
     folds = block_folds(kitti_samples(data), 2)

@@ -12,7 +12,7 @@ from ros_road_seg.core.segmenter import Segmenter
 from training import evaluation
 from training import train as train_cli
 from training.data import kitti_samples
-from training.export import ExportError, check_parity, export
+from training.onnx_export import ExportError, check_parity, export
 
 
 def test_export_parity_metadata_and_core_loading(tiny_run, tmp_path):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from ros_road_seg.core.errors import UsageError
-from training.distill import mean_entropy, soft_probability
 from training.fitting import PullToStart
 from training.recipe import Recipe, add_recipe_arguments, parse_with_recipe
+from training.soft_labels import mean_entropy, soft_probability
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEL_IR = ROOT.parent / "shared" / "weights" / "road-segmentation-adas-0001" / "road-segmentation-adas-0001.xml"

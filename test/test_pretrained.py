@@ -109,9 +109,9 @@ def test_encoder_unets_train_and_export_under_the_contract(tmp_path, architectur
     import keras
 
     from ros_road_seg.core.segmenter import Segmenter
-    from training.export import export
     from training.fitting import copy_encoder_weights
     from training.models import build_model, compile_model, describe_model, prune_unet_plus_plus
+    from training.onnx_export import export
     from training.pretrained.intel_road import intel_road_model
 
     nested = architecture == "intel_unetpp"
@@ -216,9 +216,9 @@ def test_efficientnet_lite0_reader_matches_pytorch():
 def test_efficientnet_lite0_is_an_encoder_of_the_one_decoder(tmp_path):
     """The ImageNet encoder under both decoders: no road prior, so the zero-started head answers 0.5 everywhere;
     its layers are what L2-SP pulls and --freeze-stages freezes; it trains and exports under the contract."""
-    from training.export import export
     from training.fitting import freeze_encoder_stages, pretrained_weights
     from training.models import build_model, compile_model, describe_model
+    from training.onnx_export import export
 
     for architecture in ("effnet_unet", "effnet_unetpp"):
         model = build_model(architecture, (64, 96, 3), pretrained=EFFNET)

@@ -7,12 +7,27 @@ import io
 from ros_road_seg.core.progress import draw, end, with_progress
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_the_bar_fills_in_proportion_in_place_and_its_caller_ends_the_line():
-    stream = io.StringIO()
+    stream = Terminal()
     draw(1, 4, "frames", width=8, stream=stream)
     draw(4, 4, "frames", width=8, stream=stream)
     end(stream)
     assert stream.getvalue() == "\r[##......] 1/4 frames\r[########] 4/4 frames\n"
+
+
+def test_into_a_log_the_bar_writes_one_line_per_tenth_and_the_last():
+    stream = io.StringIO()  # not a terminal
+    for done in range(1, 41):
+        draw(done, 40, "frames", width=4, stream=stream)
+    end(stream)
+    lines = stream.getvalue().split("\n")
+    assert "\r" not in stream.getvalue() and lines[-1] == ""
+    assert [line.split()[1] for line in lines[:-1]] == [f"{n}/40" for n in range(4, 41, 4)]
 
 
 def test_with_progress_yields_every_item_and_draws_only_when_enabled(capsys):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from ros_road_seg.core.segmenter import Segmenter
-from training.export import export
+from training.onnx_export import export
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
 def test_quantized_models_load_and_agree(tiny_run, tmp_path, precision):
-    from training.quantize import convert_fp16, quantize_int8
+    from training.quantization import convert_fp16, quantize_int8
 
     data, run = tiny_run
     float_path = tmp_path / "float.onnx"

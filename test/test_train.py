@@ -22,9 +22,9 @@ from ros_road_seg.tools.processes import default_interrupts
 from training import train as train_cli
 from training.batches import RoadBatches
 from training.data import kitti_samples
-from training.export import export
 from training.fitting import SafeCheckpoint
 from training.models import build_model, compile_model
+from training.onnx_export import export
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -91,7 +91,7 @@ def frame_names(folder: Path) -> list[str]:
 
 def soft_labels(plan: Adaptation, frames: Path) -> Path:
     """Stage 2: the teachers' road probability on every frame (the most certain teacher per frame), cached."""
-    from training.distill import distill
+    from training.soft_labels import distill
 
     soft = plan.out / "soft"
     if (soft / "teacher.json").is_file():
@@ -150,8 +150,8 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
 def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path]:
     """Stage 4: FP32, INT8 (calibrated on your frames) and FP16, each with ``road_seg.*`` metadata naming the
     adaptation."""
-    from training.export import export, write_metadata
-    from training.quantize import _metadata, convert_fp16, quantize_int8
+    from training.onnx_export import export, read_metadata, write_metadata
+    from training.quantization import convert_fp16, quantize_int8
 
     files = {precision: plan.out / f"adapted{suffix}.onnx" for precision, suffix in
              (("fp32", ""), ("int8", "_int8"), ("fp16", "_fp16"))}  # fmt: skip
@@ -167,7 +167,7 @@ def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path
     export(model, files["fp32"], extra_metadata=extra)
     convert_fp16(files["fp32"], files["fp16"])
     quantize_int8(files["fp32"], frames, files["int8"], plan.calibration_frames)
-    write_metadata(files["int8"], {**_metadata(files["int8"]), FP16_SIBLING_KEY: files["fp16"].name})
+    write_metadata(files["int8"], {**read_metadata(files["int8"]), FP16_SIBLING_KEY: files["fp16"].name})
     return files
 
 

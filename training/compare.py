@@ -27,7 +27,7 @@ def onnx_of(run: Path) -> Path:
         return run
     path = run / "model.onnx"
     if not path.is_file():
-        from training.export import export
+        from training.onnx_export import export
 
         export(run, path)
     return path

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ros_road_seg.core.errors import UsageError, exit_codes
 from ros_road_seg.core.model import METADATA_PREFIX
-from training.export import write_metadata
-from training.quantize import _metadata
+from training.onnx_export import read_metadata, write_metadata
 
 
 @exit_codes("training.metadata")
@@ -19,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path)
     parser.add_argument("assignments", nargs="*", metavar="KEY=VALUE", help="road_seg.KEY to set")
     args = parser.parse_args(argv)
-    metadata = _metadata(args.model)
+    metadata = read_metadata(args.model)
     if args.assignments:
         for assignment in args.assignments:
             key, sep, value = assignment.partition("=")
