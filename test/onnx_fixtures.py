@@ -18,13 +18,16 @@ def write_red_channel_model(
     rank: int = 4,
     output_channels: int = 1,
     output_scale: float = 1.0,
+    tiling: str | None = None,
+    batch: str | int = "batch",
 ) -> Path:
     """A model whose road probability is the input's red channel, so every output is computable by hand
-    (``output_channels`` 2: red and green, a model the core cannot use, found only when it runs)."""
-    shape = ["batch", height, width, channels][:rank]
+    (``output_channels`` 2: red and green, a model the core cannot use, found only when it runs); ``tiling``:
+    its ``road_seg.tiling``; ``batch``: 1 for a model that takes one image at a time."""
+    shape = [batch, height, width, channels][:rank]
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)
     output = helper.make_tensor_value_info(
-        "road_probability", TensorProto.FLOAT, ["batch", height, width, output_channels]
+        "road_probability", TensorProto.FLOAT, [batch, height, width, output_channels]
     )
     starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
     ends = helper.make_tensor("ends", TensorProto.INT64, [1], [output_channels])
@@ -52,6 +55,8 @@ def write_red_channel_model(
     }
     if threshold is not None:
         metadata["road_seg.threshold"] = str(threshold)
+    if tiling is not None:
+        metadata["road_seg.tiling"] = tiling
     helper.set_model_props(model, metadata)
     onnx.save(model, str(path))
     return path

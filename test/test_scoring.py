@@ -73,7 +73,7 @@ def test_frame_mask_and_score_frame_on_a_half_road_frame():
     assert (frame_mask(probability, (4, 8), 0.5, "threshold_first")[:, 4:] == 255).all()
     road = np.zeros((4, 8), np.uint8)
     road[:, 4:] = 1
-    score = score_frame(probability, road, np.ones_like(road), (2, 4), 0.5, "half")
+    score = score_frame(probability, road, np.ones_like(road), 0.5, "half")
     assert score.iou_model == 1.0 and score.ceiling == 1.0
     assert score.intersection <= 16 and score.union >= 16
     assert score.iou_full == pytest.approx(score.intersection / score.union)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from ros_road_seg.core.segmenter import preprocess, resize_mask
+from ros_road_seg.core.tiles import tile_layout
 from training.augment import apply_augmentation, build_augmentation
 from training.data import LoadedSample, Sample, load_sample
 
@@ -86,6 +87,7 @@ class RoadBatches(keras.utils.PyDataset):
         mix: list[tuple[list[Sample], float]] | None = None,
         repeat: int = 1,
         look_alike_weight: float = 1.0,
+        tiles: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
@@ -104,6 +106,7 @@ class RoadBatches(keras.utils.PyDataset):
         if look_alike_weight <= 0:
             raise ValueError(f"look_alike_weight {look_alike_weight} must be > 0")
         self.look_alike_weight = float(look_alike_weight)
+        self.tiles, self._epoch = tiles, 0
         self.epochs = MixedEpochs(
             len(samples), [(len(pool), share) for pool, share in mix], repeat, np.random.default_rng(seed)
         )
@@ -132,17 +135,33 @@ class RoadBatches(keras.utils.PyDataset):
             )
         return self._transforms[frame_size]
 
-    def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """One (1xhxwx3 float input, hxwx2 target) pair, augmented if this is a training set."""
+    def example(self, index: int, position: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """One (1xhxwx3 float input, hxwx2 target) pair, augmented if this is a training set. With ``tiles``: one
+        input-size tile of the frame resized with its aspect kept (``core/tiles.py``), anywhere on a training set
+        (seeded by the epoch and ``position``, the slot in the epoch), the middle one otherwise."""
         loaded = self.load(index)
         rgb, (road, valid, look_alike) = apply_augmentation(
             self._transform_for(loaded.rgb.shape[:2]), loaded.rgb, [loaded.road, loaded.valid, loaded.look_alike]
         )
-        image = preprocess(np.ascontiguousarray(rgb), self.input_size)
-        weight = resize_mask(valid, self.input_size).astype(np.float32)
+        size = tile_layout(rgb.shape[:2], self.input_size).resized if self.tiles else self.input_size
+        image = preprocess(np.ascontiguousarray(rgb), size)
+        weight = resize_mask(valid, size).astype(np.float32)
         if self.look_alike_weight != 1.0:
-            weight *= 1.0 + (self.look_alike_weight - 1.0) * resize_mask(look_alike, self.input_size)
-        return image, np.stack([resize_mask(road, self.input_size).astype(np.float32), weight], axis=-1)
+            weight *= 1.0 + (self.look_alike_weight - 1.0) * resize_mask(look_alike, size)
+        target = np.stack([resize_mask(road, size).astype(np.float32), weight], axis=-1)
+        if self.tiles:
+            top, left = self._tile_start(size, position)
+            height, width = self.input_size
+            image = np.ascontiguousarray(image[:, top : top + height, left : left + width])
+            target = np.ascontiguousarray(target[top : top + height, left : left + width])
+        return image, target
+
+    def _tile_start(self, resized: tuple[int, int], position: int) -> tuple[int, int]:
+        spare = (resized[0] - self.input_size[0], resized[1] - self.input_size[1])
+        if self.augmentation == "none":
+            return spare[0] // 2, spare[1] // 2
+        rng = np.random.default_rng((self.seed, self._epoch, position))
+        return int(rng.integers(0, spare[0] + 1)), int(rng.integers(0, spare[1] + 1))
 
     def __getitem__(self, batch_index: int):
         indexes = self.order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]
@@ -152,7 +171,7 @@ class RoadBatches(keras.utils.PyDataset):
         images = np.empty((len(indexes), height, width, 3), np.float32)
         targets = np.empty((len(indexes), height, width, 2), np.float32)
         for slot, index in enumerate(indexes):
-            image, target = self.example(int(index))
+            image, target = self.example(int(index), batch_index * self.batch_size + slot)
             images[slot], targets[slot] = image[0], target
         if self.outputs > 1:
             return images, tuple(targets for _ in range(self.outputs))
@@ -160,3 +179,4 @@ class RoadBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.order = self.epochs.next_order(self.shuffle)
+        self._epoch += 1

@@ -15,7 +15,7 @@ from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.model import DEFAULT_THRESHOLD
 from ros_road_seg.core.progress import with_progress
 from ros_road_seg.core.scoring import BirdsEye, add_counts, pooled_iou, score_frame, sweep_counts
-from ros_road_seg.core.segmenter import Segmenter, preprocess
+from ros_road_seg.core.segmenter import Segmenter, preprocess, tiled_probability
 from training.data import Sample, layout, load_dataset, load_sample
 
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
@@ -44,16 +44,23 @@ def load_probability_fn(
             },
         )
     from training.models import load_keras_model
+    from training.recipe import read_run_config
 
     model = load_keras_model(model_path)
     input_size = (int(model.input.shape[1]), int(model.input.shape[2]))
     buffer = np.empty((1, *input_size, 3), np.float32)
+    tiles = bool(read_run_config(model_path).get("tiles"))
 
-    def probability(rgb: np.ndarray) -> np.ndarray:
-        output = model(preprocess(rgb, input_size, out=buffer), training=False)
+    def run_batch(batch: np.ndarray) -> np.ndarray:
+        output = model(batch, training=False)
         if isinstance(output, (list, tuple)):
             output = output[head]
-        return np.asarray(output)[0, :, :, 0]
+        return np.asarray(output)[..., 0]
+
+    def probability(rgb: np.ndarray) -> np.ndarray:
+        if tiles:  # the same tiles the exported model runs in the node (road_seg.tiling = aspect)
+            return tiled_probability(rgb, input_size, run_batch)
+        return run_batch(preprocess(rgb, input_size, out=buffer))[0]
 
     return (
         probability,
@@ -63,6 +70,7 @@ def load_probability_fn(
             "threshold": DEFAULT_THRESHOLD,
             "params": int(model.count_params()),
             "outputs": len(model.outputs),
+            "tiling": "aspect" if tiles else "none",
         },
     )
 
@@ -85,7 +93,7 @@ def evaluate(
     for sample in with_progress(samples, len(samples), "frames scored", progress):
         loaded = load_sample(sample)
         probability = probability_fn(loaded.rgb)
-        scores.append(score_frame(probability, loaded.road, loaded.valid, input_size, threshold, sample.name, ground))
+        scores.append(score_frame(probability, loaded.road, loaded.valid, threshold, sample.name, ground))
         if sweep:
             add_counts(totals, sweep_counts(probability, loaded.road, loaded.valid))
     extra = {}

@@ -347,6 +347,7 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
             mix=data.mix,
             repeat=recipe.repeat,
             look_alike_weight=recipe.look_alike_weight,
+            tiles=recipe.tiles,
         )
         compile_model(
             model,
@@ -359,7 +360,15 @@ def fit_run(recipe: Recipe, data: RunData, out: Path, resume: bool = False) -> P
         if resume:
             _continue_run(model, train_batches, initial_epoch, out)
     val_batches = (
-        RoadBatches(data.val, input_size, recipe.batch_size, "none", outputs=outputs, workers=recipe.workers)
+        RoadBatches(
+            data.val,
+            input_size,
+            recipe.batch_size,
+            "none",
+            outputs=outputs,
+            workers=recipe.workers,
+            tiles=recipe.tiles,
+        )
         if data.val
         else None
     )

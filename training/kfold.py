@@ -28,7 +28,7 @@ from ros_road_seg.core.scoring import add_counts, pooled_iou, sweep_iou
 from training.data import SOFT_MANIFEST, Fold, layout
 from training.evaluation import evaluate, load_probability_fn
 from training.fitting import fit_run, mixed_run_data
-from training.recipe import Recipe
+from training.recipe import Recipe, read_run_config
 
 
 def make_folds(dataset: str, data: Path, folds: int, gap: int) -> list[Fold]:
@@ -58,8 +58,7 @@ def teachers_of(recipe: Recipe) -> list[dict]:
     for flag, source in (("--encoder-from", recipe.encoder_from), ("--init-from", recipe.init_from)):
         if source is None:
             continue
-        folder = Path(source) if Path(source).is_dir() else Path(source).parent
-        config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+        config = read_run_config(Path(source))
         if "train_names" not in config:
             if flag == "--init-from":
                 continue  # a shipped .keras without its run folder: its model card says what it saw

@@ -170,15 +170,19 @@ def write_metadata(path: Path, metadata: dict[str, str]) -> None:
 def run_metadata(source: Path) -> dict[str, str]:
     """What the run folder knows: architecture, width, data (mixed-in datasets and excluded frames), and the best
     validation IoU when there was a validation set (a last-epoch run has none to report)."""
+    from training.recipe import read_run_config
+
     folder = source if source.is_dir() else source.parent
     metadata: dict[str, str] = {}
-    config_path, state_path = folder / "config.json", folder / "state.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    state_path = folder / "state.json"
+    config = read_run_config(source)
     if "model" in config:  # the recipe's --model (run folders before this round also wrote "architecture")
         metadata["architecture"] = str(config["model"])
     for key in ("architecture", "base_filters", "dataset", "epochs", "loss", "augment", "deep_supervision"):
         if key in config:
             metadata[key] = str(config[key])
+    if config.get("tiles"):  # trained on tiles of the aspect-kept frame: the node runs the same tiles
+        metadata["tiling"] = "aspect"
     if config.get("init_from"):  # a later training stage: say where it started
         metadata["init_from"] = Path(str(config["init_from"])).name
     if config.get("mix_frames"):

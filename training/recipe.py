@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class Recipe:
     base_filters: int = 16
     depth: int = 4
     input_size: tuple[int, int] | None = None
+    tiles: bool = False
     epochs: int = 25
     batch_size: int = 8
     lr: float = 1e-3
@@ -100,6 +102,14 @@ class Recipe:
     def as_json(self) -> dict:
         """The recipe for config.json (paths as strings)."""
         return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}
+
+
+def read_run_config(source: Path) -> dict:
+    """The config.json of a run folder (or of the folder a .keras file lies in); {} when there is none (a shipped
+    .keras without its run)."""
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    path = folder / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _jsonable(value):
@@ -199,6 +209,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar=("HEIGHT", "WIDTH"),
         help="default 224 224, or the --init-from model's own size; another size re-uses its weights",
+    )
+    parser.add_argument(
+        "--tiles",
+        action="store_true",
+        help="train on --input-size tiles of the frame resized with its aspect kept (not squashed into it); the "
+        "exported model runs the same tiles as one batch (road_seg.tiling = aspect)",
     )
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=8)

@@ -23,7 +23,7 @@ import numpy as np
 from ros_road_seg.bench.course import course_pipeline
 from ros_road_seg.bench.node_run import bench_node
 from ros_road_seg.bench.report import machine, markdown
-from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators
+from ros_road_seg.bench.tuning import bench_raw_ort, compare_variants, profile_operators, raw_tensor_label
 from ros_road_seg.core import kitti_camera
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import RoadSegError, exit_codes
@@ -113,11 +113,10 @@ BUDGET_FACTOR, BUDGET_EXTRA_MS, BUDGET_SERVED = 1.25, 10.0, 0.97  # node p99 <= 
 
 def core_rows(segmenter: Segmenter, args) -> list[dict]:
     """b) raw ONNX Runtime on a ready tensor, c) the core end to end at three frame sizes, e) the grid projection."""
-    size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
     rows = [
         {
             "pipeline": "b) raw ONNX Runtime",
-            "frame": f"{size} tensor",
+            "frame": raw_tensor_label(segmenter),
             **summarize_ms(bench_raw_ort(segmenter, args.iterations)),
             "rss_mb": rss_mb(),
         }
@@ -220,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     course, with_course = course_rows(args, segmenter.threshold)
     report["rows"] += course
     by_key = {(r["pipeline"][0], r["frame"]): r for r in report["rows"] if "p50_ms" in r}
-    size = f"{segmenter.input_size[1]}x{segmenter.input_size[0]}"
-    core, raw = by_key.get(("c", "1242x375")), by_key.get(("b", f"{size} tensor"))
+    core, raw = by_key.get(("c", "1242x375")), by_key.get(("b", raw_tensor_label(segmenter)))
     ratios = {"c/b": core["p50_ms"] / raw["p50_ms"]}
     if with_course:
         ratios["a/c"] = by_key[("a", "1242x375")]["p50_ms"] / core["p50_ms"]

@@ -13,12 +13,32 @@ import numpy as np
 from ros_road_seg.core.scoring import frame_mask, road_iou
 from ros_road_seg.core.segmenter import Segmenter
 from ros_road_seg.core.stats import summarize_ms, time_calls
+from ros_road_seg.core.tiles import tile_layout
+
+RAW_FRAME = (375, 1242)  # a tiled model's raw figure: the tiles of one KITTI frame
+
+
+def raw_batch(segmenter: Segmenter) -> int:
+    """Images per raw run: 1, or for a tiled model (``road_seg.tiling = aspect``) the tiles of one KITTI frame."""
+    return tile_layout(RAW_FRAME, segmenter.input_size).count if segmenter.info.tiling == "aspect" else 1
+
+
+def raw_tensor_label(segmenter: Segmenter) -> str:
+    """The raw row's name: ``512x160 tensor``, or ``4x224x224 tensor`` for a tiled model's batch."""
+    batch = raw_batch(segmenter)
+    return f"{batch}x" * (batch > 1) + f"{segmenter.input_size[1]}x{segmenter.input_size[0]} tensor"
 
 
 def bench_raw_ort(segmenter: Segmenter, iterations: int) -> list[float]:
-    tensor = np.random.default_rng(0).random((1, *segmenter.input_size, 3), dtype=np.float32)
-    feeds = {segmenter.input_name: tensor}
+    """``session.run`` on a ready tensor (a tiled model: all tiles of one frame, one run per tile when its batch
+    is fixed at 1)."""
+    batch = raw_batch(segmenter)
+    tensor = np.random.default_rng(0).random((batch, *segmenter.input_size, 3), dtype=np.float32)
     names = [segmenter.output_name]
+    if batch > 1 and isinstance(segmenter.session.get_inputs()[0].shape[0], int):
+        singles = [{segmenter.input_name: tensor[i : i + 1]} for i in range(batch)]
+        return time_calls(lambda _: [segmenter.session.run(names, f) for f in singles], [tensor], iterations)
+    feeds = {segmenter.input_name: tensor}
     return time_calls(lambda _: segmenter.session.run(names, feeds), [tensor], iterations)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ros_road_seg.core.errors import ModelLoadError, ProviderUnavailableError, one_line
+from ros_road_seg.core.tiles import TILING_MODES
 
 LOGGER = logging.getLogger("ros_road_seg.core.model")
 
@@ -37,6 +38,7 @@ class ModelInfo:
     threshold: float
     normalisation: str
     metadata: dict[str, str]
+    tiling: str = "none"  # "aspect": run on tiles of the frame resized with its aspect kept (core/tiles.py)
 
 
 def resolve_providers(choice: str) -> list[str]:
@@ -108,12 +110,16 @@ def read_model_info(session) -> ModelInfo:
             f"model metadata normalisation '{normalisation}' is not supported (only '{DEFAULT_NORMALISATION}')"
         )
     threshold = _metadata_threshold(meta.get("threshold"))
+    tiling = meta.get("tiling", "none")
+    if tiling not in TILING_MODES:
+        raise ModelLoadError(f"model metadata tiling '{tiling}' is not one of {', '.join(TILING_MODES)}")
     return ModelInfo(
         input_height=height,
         input_width=width,
         threshold=threshold,
         normalisation=normalisation,
         metadata=metadata,
+        tiling=tiling,
     )
 
 

@@ -77,15 +77,15 @@ def score_frame(
     probability: np.ndarray,
     road: np.ndarray,
     valid: np.ndarray,
-    input_size: tuple[int, int],
     threshold: float,
     name: str = "",
     ground: BirdsEye | None = None,
 ) -> FrameScore:
-    """Every score of one frame from its model-size probability; the full-size mask is built once."""
-    frame_size = road.shape[:2]
+    """Every score of one frame from the model's probability (at its input size, or over the resized frame for a
+    tiled model: "model size" is the probability's own size); the full-size mask is built once."""
+    frame_size, model_size = road.shape[:2], probability.shape[:2]
     full_mask = frame_mask(probability, frame_size, threshold)
-    road_small, valid_small = resize_mask(road, input_size), resize_mask(valid, input_size)
+    road_small, valid_small = resize_mask(road, model_size), resize_mask(valid, model_size)
     small_mask = threshold_mask(np.ascontiguousarray(probability), threshold)
     intersection, union = iou_counts(full_mask, road, valid)
     score = FrameScore(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +24,7 @@ from ros_road_seg.core.model import (
     validate_alpha,
     validate_color,
 )
+from ros_road_seg.core.tiles import cut_tiles, stitch, tile_layout
 
 CACHED_BUFFER_PIXELS = 8_388_608  # frames up to 4K UHD keep their output buffers between calls; larger ones do not
 
@@ -57,6 +59,17 @@ def preprocess(rgb: np.ndarray, input_size: tuple[int, int], out: np.ndarray | N
         )
     np.multiply(resized, np.float32(1.0 / 255.0), out=out[0], casting="unsafe")
     return out
+
+
+def tiled_probability(
+    rgb: np.ndarray, tile: tuple[int, int], run_batch: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Road probability of a tiled model (``road_seg.tiling = aspect``) over the frame resized with its aspect kept:
+    the one :func:`preprocess`, the tiles cut (:mod:`ros_road_seg.core.tiles`), ``run_batch`` (``n x th x tw x 3``
+    input -> ``n x th x tw`` probabilities), the tiles stitched back."""
+    layout = tile_layout(rgb.shape[:2], tile)
+    batch = cut_tiles(preprocess(rgb, layout.resized)[0], layout)
+    return stitch(run_batch(batch), layout)
 
 
 def resize_probability(
@@ -138,6 +151,7 @@ class Segmenter:
         validate_alpha(self.overlay_alpha)
         validate_color(self.overlay_color)
         self._input = np.empty((1, self.info.input_height, self.info.input_width, 3), dtype=np.float32)
+        self._batch_of_any_size = not isinstance(self.session.get_inputs()[0].shape[0], int)
         self._frame_buffers: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # On a GPU, I/O binding lets ONNX Runtime copy the input once and skip its own staging buffers.
         self.io_binding = (self.provider != CPU_PROVIDER) if io_binding is None else io_binding
@@ -169,19 +183,43 @@ class Segmenter:
         return self.info.input_height, self.info.input_width
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
-        """Road probability at model size (float32 h x w) for an RGB uint8 frame."""
+        """Road probability (float32 h x w) for an RGB uint8 frame: at model size, or for a tiled model over the
+        frame resized with its aspect kept (:func:`tiled_probability`)."""
+        if self.info.tiling == "aspect":
+            return self._tiled_probability(rgb)
         started = time.perf_counter()
         model_input = preprocess(rgb, self.input_size, out=self._input)
         preprocessed = time.perf_counter()
+        output = self._run(model_input)
+        self.last_timings = {"preprocess": preprocessed - started, "inference": time.perf_counter() - preprocessed}
+        return _squeeze_probability(output, self.output_name)
+
+    def _run(self, model_input: np.ndarray) -> np.ndarray:
         if self._binding is not None:
             self._binding.bind_cpu_input(self.input_name, model_input)
             self._binding.bind_output(self.output_name, "cpu")
             self.session.run_with_iobinding(self._binding)
-            output = self._binding.copy_outputs_to_cpu()[0]
-        else:
-            output = self.session.run([self.output_name], {self.input_name: model_input})[0]
-        self.last_timings = {"preprocess": preprocessed - started, "inference": time.perf_counter() - preprocessed}
-        return _squeeze_probability(output, self.output_name)
+            return self._binding.copy_outputs_to_cpu()[0]
+        return self.session.run([self.output_name], {self.input_name: model_input})[0]
+
+    def _tiled_probability(self, rgb: np.ndarray) -> np.ndarray:
+        """The tiles as one batch (one at a time when the model's batch is fixed at 1); the stages' seconds as for
+        an untiled model, preprocess including the cut and the stitch."""
+        started = time.perf_counter()
+        inference = 0.0
+
+        def run_batch(batch: np.ndarray) -> np.ndarray:
+            nonlocal inference
+            begun = time.perf_counter()
+            tiles = [batch] if self._batch_of_any_size else [batch[i : i + 1] for i in range(len(batch))]
+            outputs = [self._run(np.ascontiguousarray(tile)) for tile in tiles]
+            inference = time.perf_counter() - begun
+            output = np.concatenate(outputs)
+            return output[..., 0] if output.ndim == 4 else output
+
+        probability = tiled_probability(rgb, self.input_size, run_batch)
+        self.last_timings = {"preprocess": time.perf_counter() - started - inference, "inference": inference}
+        return probability
 
     def segment(self, rgb: np.ndarray, render_overlay: bool = True) -> SegmentationResult:
         """Mask (and the overlay unless ``render_overlay`` is False) at the frame's size; per-stage seconds in

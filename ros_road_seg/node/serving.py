@@ -173,7 +173,8 @@ class RoadSegServer:
         grid = f", grid in '{self.values['grid_frame']}'" if self.grid is not None else ""
         return (
             f"road_seg ready: model '{self.model_path}', provider {segmenter.provider}, input "
-            f"{segmenter.input_size[1]}x{segmenter.input_size[0]}, threshold {segmenter.threshold}, "
+            f"{segmenter.input_size[1]}x{segmenter.input_size[0]}{' tiles' * (segmenter.info.tiling == 'aspect')}, "
+            f"threshold {segmenter.threshold}, "
             f"subscribed to '{self.node.resolve_topic_name(self.input_topic)}' ({self.values['input_transport']}, "
             f"{self.values['image_qos']} QoS){grid}"
         )
