@@ -1,0 +1,27 @@
+"""Where the node's latency tail goes, part 1: every garbage collection's generation and pause, per Python process.
+
+Opt-in and outside the package: ``GC_PROBE=/tmp/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
+ros_road_seg.bench ...`` writes ``/tmp/gc_<pid>.txt`` for the bench and for the node it starts (lines: unix time,
+generation, pause ms, objects collected). ``python3 scripts/tail_probe/summary.py /tmp/gc_*.txt`` sums them.
+"""
+
+import gc
+import os
+import sys
+import time
+
+if os.environ.get("GC_PROBE"):
+    _log = open(f"{os.environ['GC_PROBE']}_{os.getpid()}.txt", "a", buffering=1)  # noqa: SIM115 (lives with the process)
+    _started = {}
+
+    def _on_collection(phase, info):
+        if "argv" not in _started:
+            _started["argv"] = True
+            _log.write("# " + " ".join(sys.argv[:3]) + "\n")
+        if phase == "start":
+            _started["t"] = time.perf_counter()
+        else:
+            pause_ms = (time.perf_counter() - _started.get("t", time.perf_counter())) * 1e3
+            _log.write(f"{time.time():.4f} {info['generation']} {pause_ms:.3f} {info['collected']}\n")
+
+    gc.callbacks.append(_on_collection)
