@@ -164,6 +164,8 @@ class Segmenter:
         """Run the model on a black and a noise frame; an output outside [0, 1] (logits, a missing sigmoid) is
         refused here, naming the output, instead of being thresholded and published as if it were a probability."""
         shape = (self.info.input_height, self.info.input_width, 3)
+        if self.info.tiling == "aspect":  # a KITTI-shaped frame, so the first camera frame's batch of tiles is warm
+            shape = (375, 1242, 3)
         frames = [np.zeros(shape, np.uint8), np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)]
         for index in range(2 if self.provider == CPU_PROVIDER else 5):
             probability = self.probability(frames[min(index, 1)])
