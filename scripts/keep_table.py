@@ -1,6 +1,7 @@
 """Keep-term tables of models/README.md (issue 24) from the runs' own JSON: runs/keep/cv_<setting>/crossval.json (KITTI
 block 4-fold at the setting's size, scored at full resolution) and runs/keep/camvid_<setting>/<sequence>/
-eval_camvid_all.json (CamVid sequences no run of that setting saw). Usage: keep_table.py [trade_off|served] [--json F].
+eval_camvid_all.json (CamVid sequences no run of that setting saw).
+Usage: keep_table.py [trade_off|served|stage_lr|tiles] [--json F].
 Prints Markdown; exits 3 naming what is missing when a row's runs are not here (scripts/card_tables.py then leaves
 the committed table as it is)."""
 
@@ -20,6 +21,12 @@ GROUPS = {
         "strong_unetpp": "UNet++ at 160x512, deep supervision (head L2; pruned L1 in its k-fold JSON)",
         "strong_dlr10": "U-Net at 160x512, decoder learning 10x faster than the encoder",
         "strong_224": "U-Net at 224x224 (frames squashed), the 224x224 option",
+    },
+    "stage_lr": {
+        "strong_stagelr": "U-Net at 160x512, encoder stages at 0.1x / 0.3x / 0.6x the rate (none frozen)",
+    },
+    "tiles": {
+        "strong_224tiles": "U-Net at 224x224 tiles of the aspect-kept frame (4 per KITTI frame)",
     },
 }
 SEQUENCES = ("0001TP", "0006R0")
