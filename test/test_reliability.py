@@ -5,7 +5,6 @@ from __future__ import annotations
 import array
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -23,6 +22,7 @@ from sensor_msgs.msg import CompressedImage
 
 from ros_road_seg.core.paths import default_model_path
 from ros_road_seg.core.stats import rss_mb
+from ros_road_seg.tools.processes import ChildProcess
 
 BAD_RAW_KINDS = {  # kind -> (how to spoil a good rgb8 message, text the node's error log must contain)
     "32FC1": (lambda m: setattr(m, "encoding", "32FC1"), "encoding '32FC1' is not supported"),
@@ -252,7 +252,10 @@ except BaseException:
 def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
     """100 Hz of KITTI frames for 30 s: bounded latency, flat memory, truthful drop accounting."""
     node, ns = start({"model_path": str(default_model_path()), "providers": "cpu", "diagnostics_period": 0.5})
-    slow = subprocess.Popen([sys.executable, "-c", SLOW_SUBSCRIBER, ns], env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    # the one process harness: stopped with SIGINT, killed if a loaded machine keeps it past the timeout
+    slow = ChildProcess(
+        "slow_subscriber", [sys.executable, "-c", SLOW_SUBSCRIBER, ns], env=dict(os.environ, PYTHONPATH=str(ROOT))
+    )
     try:
         assert node.wait_for_output("road_seg ready", 60), node.output
         client = Client(ns)
@@ -282,8 +285,7 @@ def test_flood_at_100hz_for_30s(ros_context, kitti_frame, capsys):
         values = client.latest_diagnostic_values()
         sent = len(sent_at)
     finally:
-        slow.terminate()
-        slow.wait(10)
+        slow.stop()
         code = node.stop()
     arrivals = [(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec) for m in client.overlays]
     end_to_end_ms = np.array([(t - sent_at[s]) * 1000 for s, t in zip(arrivals, client.overlay_arrivals, strict=True)])
