@@ -124,3 +124,18 @@ def test_the_bench_times_a_tiled_model_on_the_tiles_of_one_kitti_frame(tmp_path,
     assert raw_tensor_label(tiled) == "4x224x224 tensor"  # 1242x375 -> 742x224: four tiles (by hand, above)
     assert raw_tensor_label(plain) == "512x160 tensor"
     assert len(bench_raw_ort(tiled, 3)) == 3
+
+
+def test_int8_calibration_of_a_tiled_model_sees_tiles_not_squashed_frames(tmp_path):
+    from training.quantization import calibration_frames
+
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (48, 150, 3), dtype=np.uint8) for _ in range(2)]
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    tensors = calibration_frames(tmp_path, (32, 32), count=2, tiles=True)
+    assert len(tensors) == 8 and all(t.shape == (1, 32, 32, 3) for t in tensors)  # 150x48 -> 100x32: 4 tiles each
+    resized = cv2.resize(frames[0], (100, 32), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    np.testing.assert_allclose(tensors[0][0], resized[:, :32], atol=1e-6)
+    np.testing.assert_allclose(tensors[3][0], resized[:, 68:], atol=1e-6)
+    assert len(calibration_frames(tmp_path, (32, 32), count=2)) == 2

@@ -17,15 +17,28 @@ from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.model import METADATA_PREFIX
 from ros_road_seg.core.segmenter import Segmenter, preprocess
+from ros_road_seg.core.tiles import cut_tiles, tile_layout
 from training.onnx_export import read_metadata, write_metadata
 
 
-def calibration_frames(folder: Path, input_size: tuple[int, int], count: int, seed: int = 0) -> list[np.ndarray]:
+def calibration_frames(
+    folder: Path, input_size: tuple[int, int], count: int, seed: int = 0, tiles: bool = False
+) -> list[np.ndarray]:
+    """``count`` frames of ``folder`` as the model sees them: through the one ``preprocess``, or for a tiled model
+    (``tiles``) as the tiles of the aspect-kept frame, each tile one calibration input."""
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise RoadSegError(f"--calib folder '{folder}' holds no PNG/JPG frames")
     chosen = np.random.default_rng(seed).permutation(len(paths))[:count]
-    return [preprocess(read_rgb_file(paths[i]), input_size).copy() for i in sorted(chosen)]
+    tensors = []
+    for index in sorted(chosen):
+        rgb = read_rgb_file(paths[index])
+        if not tiles:
+            tensors.append(preprocess(rgb, input_size).copy())
+            continue
+        layout = tile_layout(rgb.shape[:2], input_size)
+        tensors += [tile[np.newaxis] for tile in cut_tiles(preprocess(rgb, layout.resized)[0], layout)]
+    return tensors
 
 
 class _Reader:
@@ -43,7 +56,8 @@ def quantize_int8(model: Path, calib: Path, out: Path, count: int = 64) -> dict:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     segmenter = Segmenter(model, providers="cpu", warmup=False)
-    tensors = calibration_frames(calib, segmenter.input_size, count)
+    tiled = segmenter.info.tiling == "aspect"
+    tensors = calibration_frames(calib, segmenter.input_size, count, tiles=tiled)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
@@ -61,7 +75,8 @@ def quantize_int8(model: Path, calib: Path, out: Path, count: int = 64) -> dict:
     metadata.update(
         {
             f"{METADATA_PREFIX}precision": "int8 (QDQ, per-channel, static)",
-            f"{METADATA_PREFIX}calibration": f"{len(tensors)} frames from {Path(calib).name}",
+            f"{METADATA_PREFIX}calibration": f"{len(tensors)} {'tiles of frames' if tiled else 'frames'} from "
+            f"{Path(calib).name}",
         }
     )
     write_metadata(out, metadata)
