@@ -127,3 +127,29 @@ def test_every_shipped_keras_model_loads_and_matches_its_onnx_export(name):
     got = np.asarray(session.run(None, {onnx_input.name: feed})[0]).reshape(height, width)
     want = np.asarray(model(frame)).reshape(height, width)
     assert np.abs(got - want).max() <= 1e-3
+
+
+# shipped model -> the recipe file that made it (scripts/make_models.sh trains each from its file)
+RECIPES = {
+    "intel_unet_keep_strong_160x512_int8.onnx": "keep_strong.yaml",
+    "intel_unet_keep_strong_224x224.onnx": "keep_strong_224.yaml",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_shipped_model_says_what_its_recipe_file_says(name):
+    """What the export recorded (road_seg.* from the run's config.json) agrees field by field with the recipe file
+    the model is said to come from: the file, not prose, is the recipe."""
+    import yaml
+
+    recipe = yaml.safe_load((ROOT / "training" / "recipes" / RECIPES[name]).read_text())
+    metadata = {
+        k.removeprefix("road_seg."): v
+        for k, v in Segmenter(MODELS / name, providers="cpu", warmup=False).info.metadata.items()
+    }
+    assert metadata["architecture"] == recipe["model"]
+    assert metadata["epochs"] == str(recipe["epochs"]) and metadata["augment"] == recipe["augment"]
+    assert [int(metadata["input_height"]), int(metadata["input_width"])] == recipe["input_size"]
+    pools = [f"{source.split(':')[0]}:{Path(source.split(':')[1]).name}" for source in recipe.get("mix", [])]
+    assert metadata["dataset"] == "+".join([recipe["dataset"], *pools])
+    assert metadata.get("tiling", "none") == ("aspect" if recipe.get("tiles") else "none")
