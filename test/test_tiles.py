@@ -139,3 +139,11 @@ def test_int8_calibration_of_a_tiled_model_sees_tiles_not_squashed_frames(tmp_pa
     np.testing.assert_allclose(tensors[0][0], resized[:, :32], atol=1e-6)
     np.testing.assert_allclose(tensors[3][0], resized[:, 68:], atol=1e-6)
     assert len(calibration_frames(tmp_path, (32, 32), count=2)) == 2
+
+
+def test_a_tiled_model_with_two_output_channels_is_refused_naming_the_output(tmp_path):
+    from ros_road_seg.core.errors import RoadSegError
+
+    model = write_red_channel_model(tmp_path / "two.onnx", 32, 32, tiling="aspect", output_channels=2)
+    with pytest.raises(RoadSegError, match="road_probability.*tiles x h x w x 1"):
+        Segmenter(model, providers="cpu")

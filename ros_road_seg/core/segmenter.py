@@ -217,7 +217,14 @@ class Segmenter:
             outputs = [self._run(np.ascontiguousarray(tile)) for tile in tiles]
             inference = time.perf_counter() - begun
             output = np.concatenate(outputs)
-            return output[..., 0] if output.ndim == 4 else output
+            if output.ndim == 4 and output.shape[3] == 1:
+                return output[..., 0]
+            if output.ndim != 3:
+                raise RoadSegError(
+                    f"model output '{self.output_name}' has shape {output.shape} for {len(batch)} tiles, expected "
+                    "tiles x h x w x 1"
+                )
+            return output
 
         probability = tiled_probability(rgb, self.input_size, run_batch)
         self.last_timings = {"preprocess": time.perf_counter() - started - inference, "inference": inference}
