@@ -20,7 +20,7 @@ GROUPS = {
         "strong": "U-Net at 160x512 (keep_strong, the default's recipe)",
         "strong_unetpp": "UNet++ at 160x512, deep supervision (head L2; pruned L1 in its k-fold JSON)",
         "strong_dlr10": "U-Net at 160x512, decoder learning 10x faster than the encoder",
-        "strong_224": "U-Net at 224x224 (frames squashed), the 224x224 option",
+        "strong_224": "U-Net at 224x224 (frames squashed; last session's 224x224 option)",
     },
     "stage_lr": {
         "strong_stagelr": "U-Net at 160x512, encoder stages at 0.1x / 0.3x / 0.6x the rate (none frozen)",

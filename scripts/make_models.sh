@@ -120,14 +120,17 @@ ln -sfn intel_unet_keep_strong_160x512_int8.onnx models/road_seg_default.onnx
 bash scripts/camvid_rotation.sh
 
 # 7. At the served size on the default's recipe (issue 24): U-Net vs UNet++ (pruned head included), the decoder
-#    learning 10x faster, and the 224x224 option -- k-fold and CamVid (table: python3 scripts/keep_table.py served),
+#    learning 10x faster, and the 224x224 option, squashed or tiled -- k-fold and CamVid (tables: python3
+#    scripts/keep_table.py served / tiles),
 #    the UNet++ and 224x224 models trained on all KITTI frames but the demo frames, and docs/compare_kitti.md.
 bash scripts/served_size.sh
-for suffix in .onnx _fp16.onnx .keras; do                               # the 224x224 option (its INT8 lost 1.4 points)
-  cp "runs/keep/final_strong_224/intel_unet_keep_strong_224x224$suffix" models/
+for suffix in .onnx _int8.onnx _fp16.onnx .keras; do                   # the 224x224 option: tiles (squashed: not shipped)
+  cp "runs/keep/final_strong_224tiles/intel_unet_keep_strong_224x224_tiles$suffix" models/
 done
-python -m training.metadata models/intel_unet_keep_strong_224x224.onnx fp16_sibling=intel_unet_keep_strong_224x224_fp16.onnx
+python -m training.metadata models/intel_unet_keep_strong_224x224_tiles.onnx \
+    fp16_sibling=intel_unet_keep_strong_224x224_tiles_fp16.onnx
 SETTINGS=strong_dlr10 bash scripts/keep_tradeoff.sh
+SETTINGS=strong_stagelr bash scripts/keep_tradeoff.sh                    # per-stage encoder rates (keep_table stage_lr)
 python -m training.compare models/intel_unet_keep_strong_160x512.onnx \
     runs/keep/final_strong_unetpp/intel_unetpp_keep_strong_160x512.onnx --dataset kitti --data sample_data/kitti \
     --split all --grid 5 --crossval runs/keep/cv_strong runs/keep/cv_strong_unetpp --name compare_kitti --out docs

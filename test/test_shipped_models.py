@@ -36,8 +36,9 @@ KITTI_IOU_FLOORS = {
     "intel_unet_keep_strong_160x512_int8.onnx": 0.85,  # measured 0.8821 (the default)
     "intel_unet_keep_strong_160x512_fp16.onnx": 0.85,  # measured 0.8830
     "intel_unet_kitti_160x512_fp16.onnx": 0.87,  # measured 0.8988
-    "intel_unet_keep_strong_224x224.onnx": 0.79,  # measured 0.8204 (the 224x224 option, FP32)
-    "intel_unet_keep_strong_224x224_fp16.onnx": 0.79,  # measured 0.8204
+    "intel_unet_keep_strong_224x224_tiles.onnx": 0.81,  # measured 0.8466 (the 224x224 option: tiles, FP32)
+    "intel_unet_keep_strong_224x224_tiles_int8.onnx": 0.82,  # measured 0.8544
+    "intel_unet_keep_strong_224x224_tiles_fp16.onnx": 0.81,  # measured 0.8464
 }
 REQUIRED_METADATA = (
     "input_height",
@@ -98,7 +99,7 @@ KERAS_TWINS = {
     "unet16_kitti.keras": "unet16_kitti.onnx",
     "intel_unet_kitti.keras": "intel_unet_kitti.onnx",
     "intel_unet_keep_strong_160x512.keras": "intel_unet_keep_strong_160x512.onnx",
-    "intel_unet_keep_strong_224x224.keras": "intel_unet_keep_strong_224x224.onnx",
+    "intel_unet_keep_strong_224x224_tiles.keras": "intel_unet_keep_strong_224x224_tiles.onnx",
     "unet16_camvid.keras": None,  # the KITTI stage's starting point; shipped as .keras only
 }
 
@@ -132,7 +133,7 @@ def test_every_shipped_keras_model_loads_and_matches_its_onnx_export(name):
 # shipped model -> the recipe file that made it (scripts/make_models.sh trains each from its file)
 RECIPES = {
     "intel_unet_keep_strong_160x512_int8.onnx": "keep_strong.yaml",
-    "intel_unet_keep_strong_224x224.onnx": "keep_strong_224.yaml",
+    "intel_unet_keep_strong_224x224_tiles_int8.onnx": "keep_strong_224tiles.yaml",
 }
 
 

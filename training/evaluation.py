@@ -40,6 +40,7 @@ def load_probability_fn(
                 "format": "onnx",
                 "provider": segmenter.provider,
                 "threshold": segmenter.info.threshold,
+                "tiling": segmenter.info.tiling,
                 "metadata": segmenter.info.metadata,
             },
         )
@@ -134,13 +135,15 @@ def select_samples(
 
 
 def markdown_table(result: dict, title: str) -> str:
+    tiled = result.get("model_info", {}).get("tiling") == "aspect"
+    tiles = " (tiles of the frame resized with its aspect kept)" if tiled else ""
     lines = [
         f"### {title}",
         "",
         f"Road IoU over {result['frames']} frames (threshold {result['threshold']}): pooled "
         f"**{result['pooled_iou_full']:.4f}**, mean **{result['mean_iou_full']:.4f}** at full resolution, "
         f"{result['mean_iou_model_size']:.4f} at "
-        f"{result['input_size'][1]}x{result['input_size'][0]}; ceiling of that input size "
+        f"{result['input_size'][1]}x{result['input_size'][0]}{tiles}; ceiling of that input size "
         f"{result['mean_ceiling']:.4f}.",
         "",
     ]
