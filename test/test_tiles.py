@@ -147,3 +147,21 @@ def test_a_tiled_model_with_two_output_channels_is_refused_naming_the_output(tmp
     model = write_red_channel_model(tmp_path / "two.onnx", 32, 32, tiling="aspect", output_channels=2)
     with pytest.raises(RoadSegError, match="road_probability.*tiles x h x w x 1"):
         Segmenter(model, providers="cpu")
+
+
+def test_the_shipped_tiled_keras_runs_on_tiles_like_its_onnx_twin():
+    """A shipped .keras has no run folder beside it: its ONNX twin's road_seg.tiling decides, so scoring the .keras
+    gives what the node gives with the ONNX file (same weights, same tiles)."""
+    pytest.importorskip("keras")
+    from pathlib import Path
+
+    from training.evaluation import load_probability_fn
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    keras_fn, _, description = load_probability_fn(models / "intel_unet_keep_strong_224x224_tiles.keras")
+    onnx_fn, _, _ = load_probability_fn(models / "intel_unet_keep_strong_224x224_tiles.onnx")
+    assert description["tiling"] == "aspect"
+    rgb = cv2.cvtColor(cv2.imread(str(models.parent / "sample_data/kitti/image_2/000000_10.png")), cv2.COLOR_BGR2RGB)
+    from_keras, from_onnx = keras_fn(rgb), onnx_fn(rgb)
+    assert from_keras.shape == from_onnx.shape == (224, 741)  # 1224x370 with its aspect kept
+    assert np.abs(from_keras - from_onnx).max() <= 1e-3

@@ -105,11 +105,19 @@ class Recipe:
 
 
 def read_run_config(source: Path) -> dict:
-    """The config.json of a run folder (or of the folder a .keras file lies in); {} when there is none (a shipped
-    .keras without its run)."""
-    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    """The config.json of a run folder (or of the folder a .keras file lies in). A shipped ``.keras`` has no run
+    beside it: then its ONNX twin (same name, ``.onnx``) says whether it runs on tiles; {} when neither exists."""
+    source = Path(source)
+    folder = source if source.is_dir() else source.parent
     path = folder / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if path.is_file():
+        return json.loads(path.read_text())
+    twin = source.with_suffix(".onnx")
+    if source.suffix == ".keras" and twin.is_file():
+        from training.onnx_export import read_metadata
+
+        return {"tiles": True} if read_metadata(twin).get("road_seg.tiling") == "aspect" else {}
+    return {}
 
 
 def _jsonable(value):
