@@ -94,7 +94,7 @@ def test_training_tiles_are_crops_of_the_aspect_kept_frame(tmp_path):
     assert images.shape == (2, 32, 32, 3) and targets.shape == (2, 32, 32, 2)
 
 
-def test_a_model_trained_on_tiles_exports_as_tiled_and_scores_alike_in_keras_and_onnx(tmp_path):
+def test_a_model_trained_on_tiles_exports_as_tiled_and_scores_alike_in_keras_and_onnx(tmp_path, capsys):
     from synthetic_data import TINY, make_kitti
 
     from training import train as train_cli
@@ -113,6 +113,11 @@ def test_a_model_trained_on_tiles_exports_as_tiled_and_scores_alike_in_keras_and
     from_keras, from_onnx = keras_fn(rgb), onnx_fn(rgb)
     assert from_keras.shape == from_onnx.shape == (32, 64)  # 96x48 with its aspect kept, two 32x32 tiles
     np.testing.assert_allclose(from_keras, from_onnx, atol=1e-4)
+    # fine-tuning it without --tiles would squash frames into its tiles: said, not silent
+    again = ["--dataset", "kitti", "--data", str(data), "--init-from", str(run), "--quiet", "--workers", "1"]
+    again += ["--batch-size", "2", "--epochs", "1", "--val", "1", "--out", str(tmp_path / "b")]
+    assert train_cli.main(again) == 0
+    assert "was trained on tiles" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("batch", ["batch", 1])

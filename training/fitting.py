@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from training.models import (
     load_keras_model,
     with_input_size,
 )
-from training.recipe import Recipe
+from training.recipe import Recipe, read_run_config
 
 
 @dataclass
@@ -78,6 +79,13 @@ def initial_model(recipe: Recipe, checkpoint: Path | None = None) -> keras.Model
         return keras.saving.load_model(checkpoint, compile=False)
     if recipe.init_from is not None:
         model = load_keras_model(recipe.init_from)
+        if read_run_config(recipe.init_from).get("tiles") and not recipe.tiles:
+            print(
+                f"warning: --init-from '{recipe.init_from}' was trained on tiles of the aspect-kept frame; without "
+                "--tiles this run squashes whole frames into its input",
+                file=sys.stderr,
+                flush=True,
+            )
         if recipe.input_size is not None:
             model = with_input_size(model, tuple(recipe.input_size))
         if recipe.freeze_batchnorm:
