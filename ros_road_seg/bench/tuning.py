@@ -10,17 +10,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ros_road_seg.core import kitti_camera
 from ros_road_seg.core.scoring import frame_mask, road_iou
 from ros_road_seg.core.segmenter import Segmenter
 from ros_road_seg.core.stats import summarize_ms, time_calls
 from ros_road_seg.core.tiles import tile_layout
 
-RAW_FRAME = (375, 1242)  # a tiled model's raw figure: the tiles of one KITTI frame
-
 
 def raw_batch(segmenter: Segmenter) -> int:
     """Images per raw run: 1, or for a tiled model (``road_seg.tiling = aspect``) the tiles of one KITTI frame."""
-    return tile_layout(RAW_FRAME, segmenter.input_size).count if segmenter.info.tiling == "aspect" else 1
+    if segmenter.info.tiling != "aspect":
+        return 1
+    return tile_layout((kitti_camera.FULL.height, kitti_camera.FULL.width), segmenter.input_size).count
 
 
 def raw_tensor_label(segmenter: Segmenter) -> str:

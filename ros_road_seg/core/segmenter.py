@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ros_road_seg.core import kitti_camera
 from ros_road_seg.core.errors import ModelLoadError, RoadSegError
 from ros_road_seg.core.model import (
     CPU_PROVIDER,
@@ -165,7 +166,7 @@ class Segmenter:
         refused here, naming the output, instead of being thresholded and published as if it were a probability."""
         shape = (self.info.input_height, self.info.input_width, 3)
         if self.info.tiling == "aspect":  # a KITTI-shaped frame, so the first camera frame's batch of tiles is warm
-            shape = (375, 1242, 3)
+            shape = (kitti_camera.FULL.height, kitti_camera.FULL.width, 3)
         frames = [np.zeros(shape, np.uint8), np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)]
         for index in range(2 if self.provider == CPU_PROVIDER else 5):
             probability = self.probability(frames[min(index, 1)])
@@ -194,7 +195,7 @@ class Segmenter:
         preprocessed = time.perf_counter()
         output = self._run(model_input)
         self.last_timings = {"preprocess": preprocessed - started, "inference": time.perf_counter() - preprocessed}
-        return _squeeze_probability(output, self.output_name)
+        return _squeeze_probability(output, self.output_name)[0]
 
     def _run(self, model_input: np.ndarray) -> np.ndarray:
         if self._binding is not None:
@@ -214,17 +215,9 @@ class Segmenter:
             nonlocal inference
             begun = time.perf_counter()
             tiles = [batch] if self._batch_of_any_size else [batch[i : i + 1] for i in range(len(batch))]
-            outputs = [self._run(np.ascontiguousarray(tile)) for tile in tiles]
+            outputs = [self._run(tile) for tile in tiles]
             inference = time.perf_counter() - begun
-            output = np.concatenate(outputs)
-            if output.ndim == 4 and output.shape[3] == 1:
-                return output[..., 0]
-            if output.ndim != 3:
-                raise RoadSegError(
-                    f"model output '{self.output_name}' has shape {output.shape} for {len(batch)} tiles, expected "
-                    "tiles x h x w x 1"
-                )
-            return output
+            return _squeeze_probability(np.concatenate(outputs), self.output_name, len(batch))
 
         probability = tiled_probability(rgb, self.input_size, run_batch)
         self.last_timings = {"preprocess": time.perf_counter() - started - inference, "inference": inference}
@@ -281,10 +274,10 @@ def check_probability_range(probability: np.ndarray, output_name: str, model_pat
         )
 
 
-def _squeeze_probability(output: np.ndarray, name: str) -> np.ndarray:
-    """Model output 1xhxwx1 (or 1xhxw) -> hxw float32."""
-    if output.ndim == 4 and output.shape[0] == 1 and output.shape[3] == 1:
-        return output[0, :, :, 0]
-    if output.ndim == 3 and output.shape[0] == 1:
-        return output[0]
-    raise RoadSegError(f"model output '{name}' has shape {output.shape}, expected 1 x h x w x 1")
+def _squeeze_probability(output: np.ndarray, name: str, images: int = 1) -> np.ndarray:
+    """Model output ``images`` x h x w x 1 (or ``images`` x h x w) -> ``images`` x h x w float32."""
+    if output.ndim == 4 and output.shape[0] == images and output.shape[3] == 1:
+        return output[..., 0]
+    if output.ndim == 3 and output.shape[0] == images:
+        return output
+    raise RoadSegError(f"model output '{name}' has shape {output.shape}, expected {images} x h x w x 1")

@@ -10,6 +10,7 @@ four tiles.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ def _starts(length: int, size: int) -> list[int]:
     return [round(k * (length - size) / (windows - 1)) for k in range(windows)]
 
 
+@functools.lru_cache(maxsize=16)  # one camera's frames share one layout: computed once, not per frame
 def tile_layout(frame_size: tuple[int, int], tile: tuple[int, int]) -> TileLayout:
     """The frame scaled (aspect kept) so that it just covers one tile on both axes, and the tiles over it."""
     (height, width), (tile_height, tile_width) = frame_size, tile
@@ -64,8 +66,18 @@ def stitch(probabilities: np.ndarray, layout: TileLayout) -> np.ndarray:
     """The tiles' ``n x th x tw`` probabilities put back over the resized frame, overlapping pixels averaged."""
     tile_height, tile_width = layout.tile
     total = np.zeros(layout.resized, np.float32)
-    count = np.zeros(layout.resized, np.float32)
     for slot, (top, left) in enumerate(layout.starts):
         total[top : top + tile_height, left : left + tile_width] += probabilities[slot]
-        count[top : top + tile_height, left : left + tile_width] += 1.0
-    return total / count
+    total *= _overlap_weights(layout)
+    return total
+
+
+@functools.lru_cache(maxsize=16)
+def _overlap_weights(layout: TileLayout) -> np.ndarray:
+    """1 / (how many tiles cover each pixel) of the resized frame, once per layout (read-only)."""
+    count = np.zeros(layout.resized, np.float32)
+    for top, left in layout.starts:
+        count[top : top + layout.tile[0], left : left + layout.tile[1]] += 1.0
+    weights = 1.0 / count
+    weights.setflags(write=False)
+    return weights
