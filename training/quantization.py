@@ -16,8 +16,7 @@ import numpy as np
 from ros_road_seg.core.errors import RoadSegError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.model import METADATA_PREFIX
-from ros_road_seg.core.segmenter import Segmenter, preprocess
-from ros_road_seg.core.tiles import cut_tiles, tile_layout
+from ros_road_seg.core.segmenter import Segmenter, preprocess, preprocess_tiles
 from training.onnx_export import read_metadata, write_metadata
 
 
@@ -36,8 +35,7 @@ def calibration_frames(
         if not tiles:
             tensors.append(preprocess(rgb, input_size).copy())
             continue
-        layout = tile_layout(rgb.shape[:2], input_size)
-        tensors += [tile[np.newaxis] for tile in cut_tiles(preprocess(rgb, layout.resized)[0], layout)]
+        tensors += [tile[np.newaxis] for tile in preprocess_tiles(rgb, input_size)[0]]
     return tensors
 
 

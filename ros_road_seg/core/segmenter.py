@@ -25,7 +25,7 @@ from ros_road_seg.core.model import (
     validate_alpha,
     validate_color,
 )
-from ros_road_seg.core.tiles import cut_tiles, stitch, tile_layout
+from ros_road_seg.core.tiles import TileLayout, cut_tiles, stitch, tile_layout
 
 CACHED_BUFFER_PIXELS = 8_388_608  # frames up to 4K UHD keep their output buffers between calls; larger ones do not
 
@@ -68,9 +68,15 @@ def tiled_probability(
     """Road probability of a tiled model (``road_seg.tiling = aspect``) over the frame resized with its aspect kept:
     the one :func:`preprocess`, the tiles cut (:mod:`ros_road_seg.core.tiles`), ``run_batch`` (``n x th x tw x 3``
     input -> ``n x th x tw`` probabilities), the tiles stitched back."""
-    layout = tile_layout(rgb.shape[:2], tile)
-    batch = cut_tiles(preprocess(rgb, layout.resized)[0], layout)
+    batch, layout = preprocess_tiles(rgb, tile)
     return stitch(run_batch(batch), layout)
+
+
+def preprocess_tiles(rgb: np.ndarray, tile: tuple[int, int]) -> tuple[np.ndarray, TileLayout]:
+    """A tiled model's input: the one :func:`preprocess` at the aspect-kept size, cut into its ``n x th x tw x 3``
+    tiles (what the model runs and what INT8 calibration sees), and where they lie."""
+    layout = tile_layout(rgb.shape[:2], tile)
+    return cut_tiles(preprocess(rgb, layout.resized)[0], layout), layout
 
 
 def resize_probability(
