@@ -73,3 +73,20 @@ def test_crossval_scores_every_pruned_head_of_a_deep_supervised_unetpp(tmp_path)
         assert set(fold["pruned_heads_pooled_iou"]) == {"L1"}  # depth 2: heads L1 and L2 (= the full model)
         assert 0.0 <= fold["pruned_heads_pooled_iou"]["L1"] <= 1.0
     assert set(report["summary"]["pruned_heads_mean_of_fold_pooled_iou"]) == {"L1"}
+
+
+def test_rescoring_a_tiled_recipe_at_its_own_size_gives_its_fold_scores_back(tmp_path):
+    """``--rescore-at`` the size the folds were trained at changes nothing, so it must give back each fold's own
+    held-out IoU. For a tiled recipe that holds only if the rescore runs tiles too (it used to squash whole frames
+    into the tile, a different and wrong score)."""
+    from training import crossval as crossval_cli
+
+    kitti = make_kitti(tmp_path / "k", 4, size=(48, 96))  # 96x48 frames: two 32x32 tiles each
+    out = tmp_path / "cv"
+    args = ["--dataset", "kitti", "--data", str(kitti), "--folds", "2", "--only-fold", "1", "--tiles"]
+    args += [*TINY, "--epochs", "1", "--batch-size", "2", "--out", str(out)]
+    assert crossval_cli.main(args) == 0
+    trained = json.loads((out / "fold1" / "fold.json").read_text())
+    assert crossval_cli.main(args + ["--rescore-at", "32", "32"]) == 0
+    (rescored,) = json.loads((out / "crossval_32x32.json").read_text())["folds"]
+    assert rescored["pooled_iou"] == pytest.approx(trained["pooled_iou"], abs=1e-6)

@@ -205,7 +205,8 @@ def crossval(
 
 def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) -> dict:
     """Score a finished cross-validation's fold models again at another input size (each fold's own held-out
-    frames, weights unchanged): what exporting the recipe's model at that size costs or gains."""
+    frames, weights unchanged): what exporting the recipe's model at that size costs or gains. A tiled recipe's
+    folds are rescored on tiles of that size, as its export would run."""
     import tempfile
 
     from training.data import Sample
@@ -219,6 +220,9 @@ def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) ->
         model = with_input_size(load_keras_model(fold_dir / "best.keras"), input_size)
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / "best.keras")
+            # the fold's run config goes along: a tiled recipe is rescored on tiles of the new size, not squashed
+            config = {**read_run_config(fold_dir), "input_size": list(input_size)}
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
             probability_fn, size, _ = load_probability_fn(Path(tmp) / "best.keras")
             scored = evaluate(probability_fn, size, held, DEFAULT_THRESHOLD, sweep=True)
         rescored = {"pooled_iou": scored["pooled_iou_full"], "mean_iou": scored["mean_iou_full"]}
