@@ -46,6 +46,11 @@ def exit_code(module: str, args: list[str]) -> int:
             ["MISSING.onnx", "--out", "OUT/q.onnx", "--precision", "fp16"],
         ),
         (
+            "training.interpolate",
+            ["RUN", "--out", "OUT", "--alpha", "2"],
+            ["MISSING", "--alpha", "0.5", "--out", "OUT"],
+        ),
+        (
             "training.distill",
             ["--frames", "F", "--out", "OUT"],
             ["--teacher", "MISSING.onnx", "--frames", "MISSING", "--out", "OUT"],

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ros_road_seg.core.errors import UsageError, exit_codes
-from training.kfold import crossval, markdown, rescore
+from training.kfold import crossval, interpolated, interpolated_markdown, markdown, rescore
 from training.recipe import Recipe, add_recipe_arguments, parse_with_recipe
 
 
@@ -33,7 +33,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("HEIGHT", "WIDTH"),
         help="do not train: score the finished folds in --out again at this input size",
     )
+    parser.add_argument(
+        "--interpolate",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="ALPHA",
+        help="do not train: score the finished folds in --out with their weights moved toward their start (WiSE-FT; "
+        "0: the start, 1: as trained), per alpha",
+    )
     args = parse_with_recipe(parser, argv)
+    if args.interpolate:
+        report = interpolated(args.out, args.interpolate, args.dataset, args.data)
+        print(interpolated_markdown(report))
+        return 0
     if args.rescore_at:
         report = rescore(args.out, tuple(args.rescore_at), args.dataset, args.data)
         print(markdown(report))

@@ -185,6 +185,8 @@ def run_metadata(source: Path) -> dict[str, str]:
         metadata["tiling"] = "aspect"
     if config.get("init_from"):  # a later training stage: say where it started
         metadata["init_from"] = Path(str(config["init_from"])).name
+    if config.get("wise_ft"):  # weights interpolated toward the run's start (training.weight_space)
+        metadata["wise_ft_alpha"] = f"{config['wise_ft']['alpha']:g}"
     if config.get("mix_frames"):
         metadata["dataset"] = "+".join([str(config["dataset"]), *config["mix_frames"]])
         metadata["train_frames"] = ", ".join(

@@ -99,6 +99,20 @@ class Recipe:
         except ValueError as error:  # a flag that parses but makes no sense: a usage error, exit code 2
             raise UsageError(str(error)) from None
 
+    @classmethod
+    def from_config(cls, config: dict) -> Recipe:
+        """The recipe a run folder's config.json records (:meth:`as_json` read back; the run's own figures such as
+        ``params`` or ``train_names`` are left out): what rebuilds the network a run started from."""
+        values = {f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config}
+        for name in ("data", "pretrained", "encoder_from", "init_from"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        values["mix"] = tuple(MixSource(m["dataset"], Path(m["path"]), m["share"]) for m in values.get("mix", ()))
+        for name in ("exclude", "stage_lr_scales", "input_size"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
     def as_json(self) -> dict:
         """The recipe for config.json (paths as strings)."""
         return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}
