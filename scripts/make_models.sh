@@ -134,3 +134,17 @@ SETTINGS=strong_stagelr bash scripts/keep_tradeoff.sh                    # per-s
 python -m training.compare models/intel_unet_keep_strong_160x512.onnx \
     runs/keep/final_strong_unetpp/intel_unetpp_keep_strong_160x512.onnx --dataset kitti --data sample_data/kitti \
     --split all --grid 5 --crossval runs/keep/cv_strong runs/keep/cv_strong_unetpp --name compare_kitti --out docs
+
+# 8. WiSE-FT over the whole Intel network (issue 24, fourth session): fine-tuned at its own 192x608 with the keep
+#    pools, then its weights moved back toward the zero-shot network; k-fold and CamVid per alpha (python3
+#    scripts/keep_table.py wise_ft). The default: trained on every KITTI frame but the demo frames, alpha 0.75 (the
+#    best k-fold), FP32 (faster in the node than its INT8 on this CPU; INT8 and FP16 shipped beside it). Then tiles at
+#    the served cost, measured and not shipped (keep_table.py tiles160).
+bash scripts/keep_wise_ft.sh
+ALPHA=0.75 bash scripts/keep_final.sh wiseft_intel_road intel_road_keep_wiseft_192x608
+for suffix in .onnx _int8.onnx _fp16.onnx .keras; do
+  cp "runs/keep/final_wiseft_intel_road_a0.75/intel_road_keep_wiseft_192x608$suffix" models/
+done
+python -m training.metadata models/intel_road_keep_wiseft_192x608.onnx fp16_sibling=intel_road_keep_wiseft_192x608_fp16.onnx
+ln -sfn intel_road_keep_wiseft_192x608.onnx models/road_seg_default.onnx
+SETTINGS=strong_160tiles bash scripts/keep_tradeoff.sh

@@ -39,6 +39,9 @@ KITTI_IOU_FLOORS = {
     "intel_unet_keep_strong_224x224_tiles.onnx": 0.81,  # measured 0.8466 (the 224x224 option: tiles, FP32)
     "intel_unet_keep_strong_224x224_tiles_int8.onnx": 0.82,  # measured 0.8544
     "intel_unet_keep_strong_224x224_tiles_fp16.onnx": 0.81,  # measured 0.8464
+    "intel_road_keep_wiseft_192x608.onnx": 0.86,  # measured 0.8945 (the default: WiSE-FT, alpha 0.75, FP32)
+    "intel_road_keep_wiseft_192x608_int8.onnx": 0.86,  # measured 0.8927
+    "intel_road_keep_wiseft_192x608_fp16.onnx": 0.86,  # measured 0.8944
 }
 REQUIRED_METADATA = (
     "input_height",
@@ -100,6 +103,7 @@ KERAS_TWINS = {
     "intel_unet_kitti.keras": "intel_unet_kitti.onnx",
     "intel_unet_keep_strong_160x512.keras": "intel_unet_keep_strong_160x512.onnx",
     "intel_unet_keep_strong_224x224_tiles.keras": "intel_unet_keep_strong_224x224_tiles.onnx",
+    "intel_road_keep_wiseft_192x608.keras": "intel_road_keep_wiseft_192x608.onnx",
     "unet16_camvid.keras": None,  # the KITTI stage's starting point; shipped as .keras only
 }
 
@@ -134,6 +138,7 @@ def test_every_shipped_keras_model_loads_and_matches_its_onnx_export(name):
 RECIPES = {
     "intel_unet_keep_strong_160x512_int8.onnx": "keep_strong.yaml",
     "intel_unet_keep_strong_224x224_tiles_int8.onnx": "keep_strong_224tiles.yaml",
+    "intel_road_keep_wiseft_192x608.onnx": "keep_wiseft_intel_road.yaml",
 }
 
 

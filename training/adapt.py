@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         type=Path,
-        default=models / "intel_unet_keep_strong_160x512.keras",
+        default=models / "intel_road_keep_wiseft_192x608.keras",
         help="the .keras to adapt (default: the shipped default's weights)",
     )
     parser.add_argument(
@@ -48,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate-dataset", choices=DATASETS, default="kitti")
     add_folder_label_arguments(parser)
     parser.add_argument("--evaluate-only", nargs="+", default=[], metavar="PATTERN", help="score only these names")
-    parser.add_argument("--input-size", type=bounded_number(32, 2048, integer=True), nargs=2, default=[160, 512])
+    parser.add_argument(
+        "--input-size",
+        type=bounded_number(32, 2048, integer=True),
+        nargs=2,
+        default=None,
+        help="train and serve at this size (default: the start model's own)",
+    )
     parser.add_argument("--epochs", type=bounded_number(1, 1000, integer=True), default=8)
     parser.add_argument("--lr", type=bounded_number(0.0, 1.0, above=True), default=1e-4)
     parser.add_argument("--l2-sp", type=bounded_number(0.0, 1.0), default=1e-3, help="keep term: pull to the start")
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_only=tuple(args.evaluate_only),
         road_id=args.road_id,
         ignore_id=args.ignore_id,
-        input_size=tuple(args.input_size),
+        input_size=tuple(args.input_size) if args.input_size else None,
         epochs=args.epochs,
         lr=args.lr,
         l2_sp=args.l2_sp,

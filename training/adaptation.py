@@ -47,7 +47,7 @@ class Adaptation:
     evaluate_only: tuple[str, ...] = ()
     road_id: int | None = None  # a folder dataset's road value (--road-value / --road-id)
     ignore_id: int | None = None
-    input_size: tuple[int, int] = (160, 512)
+    input_size: tuple[int, int] | None = None  # None: the start model's own size
     epochs: int = 8
     lr: float = 1e-4
     l2_sp: float = 1e-3
