@@ -124,3 +124,15 @@ def test_crossval_interpolate_gives_the_start_at_0_and_each_fold_at_1(start_and_
         (result,) = scored.glob("eval_*.json")
         assert at_start["pooled_iou"] == pytest.approx(json.loads(result.read_text())["pooled_iou_full"], abs=1e-6)
     assert "| 0 |" in (out / "crossval_wise_ft.md").read_text()
+
+
+def test_a_run_whose_config_holds_no_recipe_is_named_not_a_traceback(start_and_run, tmp_path, capsys):
+    from training.interpolate import main as interpolate_main
+
+    root, _ = start_and_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "best.keras").write_bytes((root / "run" / "best.keras").read_bytes())
+    (broken / "config.json").write_text('{"model": "unet"}')  # no dataset, no data
+    assert interpolate_main([str(broken), "--alpha", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "config.json does not hold a recipe" in capsys.readouterr().err

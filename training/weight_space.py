@@ -29,7 +29,10 @@ def start_model(run: Path) -> keras.Model:
     config = read_run_config(run)
     if not config:
         raise UsageError(f"'{run}' has no config.json: its start cannot be rebuilt (give a run folder)")
-    recipe = Recipe.from_config(config)
+    try:
+        recipe = Recipe.from_config(config)
+    except (TypeError, KeyError, ValueError) as error:  # a config.json from another version, or edited by hand
+        raise UsageError(f"'{run}': its config.json does not hold a recipe this version rebuilds ({error})") from None
     keras.utils.set_random_seed(recipe.seed)
     return initial_model(recipe)
 
