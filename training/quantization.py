@@ -9,6 +9,7 @@ in half precision with float32 input/output kept, for CUDA. Metadata is carried 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,12 @@ def convert_fp16(model: Path, out: Path) -> dict:
     import onnx
     from onnxconverter_common import float16
 
-    converted = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
+    with warnings.catch_warnings(record=True) as caught:  # a warning per weight tensor with tiny values: counted
+        warnings.simplefilter("always", UserWarning)
+        converted = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
+    truncated = sum("truncated" in str(w.message) for w in caught)
+    if truncated:
+        print(f"fp16: {truncated} weight tensors hold values outside half precision's range, clamped (1e-20 -> 1e-7)")
     onnx.save(converted, str(out))
     metadata = read_metadata(model)
     metadata[f"{METADATA_PREFIX}precision"] = "fp16 (float32 input/output)"
