@@ -52,6 +52,15 @@ def cell(value) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
+def row(label: str, summary: dict, folds: list, scores: list) -> str:
+    """One table row: the label, k-fold mean ± sd, each block, each CamVid sequence."""
+    return (
+        f"| {label} | {summary['mean_of_fold_pooled_iou']:.4f} ± {summary['sd_of_fold_pooled_iou']:.4f} | "
+        + " | ".join(map(cell, [*folds, *scores]))
+        + " |"
+    )
+
+
 def wise_ft_rows() -> tuple[list, dict]:
     """One row per alpha: (1 - alpha) x the zero-shot network + alpha x the fine-tuned one, k-fold and CamVid."""
     path = KEEP / f"cv_{WISE_FT}" / "crossval_wise_ft.json"
@@ -63,14 +72,8 @@ def wise_ft_rows() -> tuple[list, dict]:
         summary = entry["summary"]
         scores = camvid(KEEP / f"camvid_{WISE_FT}_a{alpha}")
         label = {"0": "the zero-shot network itself", "1": "as fine-tuned"}.get(alpha, "interpolated")
-        rows.append(
-            f"| whole Intel network at 192x608, alpha {alpha} ({label}) (`training/recipes/keep_{WISE_FT}.yaml`) | "
-            f"{summary['mean_of_fold_pooled_iou']:.4f} ± {summary['sd_of_fold_pooled_iou']:.4f} | "
-            + " | ".join(map(cell, folds))
-            + " | "
-            + " | ".join(map(cell, scores))
-            + " |"
-        )
+        name = f"whole Intel network at 192x608, alpha {alpha} ({label}) (`training/recipes/keep_{WISE_FT}.yaml`)"
+        rows.append(row(name, summary, folds, scores))
         record[f"alpha_{alpha}"] = {
             "kfold_blocks": folds,
             "kfold_mean": summary["mean_of_fold_pooled_iou"],
@@ -102,14 +105,7 @@ for setting, label in GROUPS.get(group, {}).items():
     folds = [fold["pooled_iou"] for fold in report["folds"]]
     summary = report["summary"]
     scores = camvid(KEEP / f"camvid_{setting}")
-    rows.append(
-        f"| {label} (`training/recipes/keep_{setting}.yaml`) | {summary['mean_of_fold_pooled_iou']:.4f} ± "
-        f"{summary['sd_of_fold_pooled_iou']:.4f} | "
-        + " | ".join(map(cell, folds))
-        + " | "
-        + " | ".join(map(cell, scores))
-        + " |"
-    )
+    rows.append(row(f"{label} (`training/recipes/keep_{setting}.yaml`)", summary, folds, scores))
     record[setting] = {
         "kfold_blocks": folds,
         "kfold_mean": summary["mean_of_fold_pooled_iou"],
