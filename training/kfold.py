@@ -203,12 +203,22 @@ def crossval(
     return report
 
 
+def score_model(model, config: dict, held: list) -> dict:
+    """A Keras model scored on held-out frames exactly as its run folder would be: saved with ``config`` (its
+    config.json: tiles, if any) beside it and loaded through the one evaluation path."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "best.keras")
+        (Path(tmp) / "config.json").write_text(json.dumps(config))
+        probability_fn, size, _ = load_probability_fn(Path(tmp) / "best.keras")
+        return evaluate(probability_fn, size, held, DEFAULT_THRESHOLD, sweep=True)
+
+
 def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) -> dict:
     """Score a finished cross-validation's fold models again at another input size (each fold's own held-out
     frames, weights unchanged): what exporting the recipe's model at that size costs or gains. A tiled recipe's
     folds are rescored on tiles of that size, as its export would run."""
-    import tempfile
-
     from training.data import Sample
     from training.models import load_keras_model, with_input_size
 
@@ -218,13 +228,8 @@ def rescore(out: Path, input_size: tuple[int, int], dataset: str, data: Path) ->
         fold = json.loads((fold_dir / "fold.json").read_text())
         held: list[Sample] = [by_name[name] for name in fold["held_out"]]
         model = with_input_size(load_keras_model(fold_dir / "best.keras"), input_size)
-        with tempfile.TemporaryDirectory() as tmp:
-            model.save(Path(tmp) / "best.keras")
-            # the fold's run config goes along: a tiled recipe is rescored on tiles of the new size, not squashed
-            config = {**read_run_config(fold_dir), "input_size": list(input_size)}
-            (Path(tmp) / "config.json").write_text(json.dumps(config))
-            probability_fn, size, _ = load_probability_fn(Path(tmp) / "best.keras")
-            scored = evaluate(probability_fn, size, held, DEFAULT_THRESHOLD, sweep=True)
+        # the fold's run config goes along: a tiled recipe is rescored on tiles of the new size, not squashed
+        scored = score_model(model, {**read_run_config(fold_dir), "input_size": list(input_size)}, held)
         rescored = {"pooled_iou": scored["pooled_iou_full"], "mean_iou": scored["mean_iou_full"]}
         rescored.update(per_image=scored["per_image"], sweep=scored["sweep"], pruned_heads_pooled_iou={})
         results.append({**fold, **rescored})
@@ -239,8 +244,6 @@ def interpolated(out: Path, alphas: list[float], dataset: str, data: Path) -> di
     """Score a finished cross-validation's fold models moved toward the network each fold started from (WiSE-FT,
     :mod:`training.weight_space`), at every alpha (0: the start, 1: the fold as trained), on the fold's own held-out
     frames: the k-fold figure that picks alpha without looking at any frame it is then scored on."""
-    import tempfile
-
     from training.models import load_keras_model
     from training.weight_space import check_alpha, interpolated_weights, start_model
 
@@ -254,11 +257,7 @@ def interpolated(out: Path, alphas: list[float], dataset: str, data: Path) -> di
         for alpha in alphas:
             model = load_keras_model(fold_dir / "best.keras")
             model.set_weights(interpolated_weights(start, tuned, alpha))
-            with tempfile.TemporaryDirectory() as tmp:
-                model.save(Path(tmp) / "best.keras")
-                (Path(tmp) / "config.json").write_text(json.dumps(read_run_config(fold_dir)))  # tiles, if any
-                probability_fn, size, _ = load_probability_fn(Path(tmp) / "best.keras")
-                scored = evaluate(probability_fn, size, held, DEFAULT_THRESHOLD, sweep=True)
+            scored = score_model(model, read_run_config(fold_dir), held)
             print(f"{fold_dir.name} alpha {alpha:g}: pooled road IoU {scored['pooled_iou_full']:.4f}", flush=True)
             per_alpha[alpha].append(
                 {
