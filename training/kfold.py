@@ -254,8 +254,8 @@ def interpolated(out: Path, alphas: list[float], dataset: str, data: Path) -> di
         fold = json.loads((fold_dir / "fold.json").read_text())
         held = [by_name[name] for name in fold["held_out"]]
         tuned, start = load_keras_model(fold_dir / "best.keras"), start_model(fold_dir)
+        model = load_keras_model(fold_dir / "best.keras")  # every weight is set anew for each alpha
         for alpha in alphas:
-            model = load_keras_model(fold_dir / "best.keras")
             model.set_weights(interpolated_weights(start, tuned, alpha))
             scored = score_model(model, read_run_config(fold_dir), held)
             print(f"{fold_dir.name} alpha {alpha:g}: pooled road IoU {scored['pooled_iou_full']:.4f}", flush=True)

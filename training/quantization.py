@@ -90,6 +90,8 @@ def convert_fp16(model: Path, out: Path) -> dict:
         warnings.simplefilter("always", UserWarning)
         converted = float16.convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
     truncated = sum("truncated" in str(w.message) for w in caught)
+    for other in (w for w in caught if "truncated" not in str(w.message)):  # nothing else is swallowed
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     if truncated:
         print(f"fp16: {truncated} weight tensors hold values outside half precision's range, clamped (1e-20 -> 1e-7)")
     onnx.save(converted, str(out))

@@ -107,11 +107,8 @@ class Recipe:
         for name in ("data", "pretrained", "encoder_from", "init_from"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
-        values["mix"] = tuple(MixSource(m["dataset"], Path(m["path"]), m["share"]) for m in values.get("mix", ()))
-        for name in ("exclude", "stage_lr_scales", "input_size"):
-            if values.get(name) is not None:
-                values[name] = tuple(values[name])
-        return cls(**values)
+        values["mix"] = [MixSource(m["dataset"], Path(m["path"]), m["share"]) for m in values.get("mix", ())]
+        return cls.from_args(argparse.Namespace(**values))
 
     def as_json(self) -> dict:
         """The recipe for config.json (paths as strings)."""

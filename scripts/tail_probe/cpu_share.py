@@ -1,7 +1,7 @@
 """Where the node's latency tail goes, part 2: every 2 s, the share of one core each Python process used since the
 last sample (``/proc/PID/stat`` user + system time). Run beside a bench: ``python3 scripts/tail_probe/cpu_share.py >
-/tmp/cpu.log &`` (lines: unix time, then ``share pid command`` per process), stop it with ``kill``; then
-``python3 scripts/tail_probe/cpu_share.py --summary /tmp/cpu.log`` prints, as JSON, the node's and the bench's
+cpu.log &`` (lines: unix time, then ``share pid command`` per process), stop it with ``kill``; then
+``python3 scripts/tail_probe/cpu_share.py --summary cpu.log`` prints, as JSON, the node's and the bench's
 shares over the samples in which the node was serving (using more than half a core)."""
 
 import json

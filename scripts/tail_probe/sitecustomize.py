@@ -1,8 +1,8 @@
 """Where the node's latency tail goes, part 1: every garbage collection's generation and pause, per Python process.
 
-Opt-in and outside the package: ``GC_PROBE=/tmp/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
-ros_road_seg.bench ...`` writes ``/tmp/gc_<pid>.txt`` for the bench and for the node it starts (lines: unix time,
-generation, pause ms, objects collected). ``python3 scripts/tail_probe/summary.py /tmp/gc_*.txt`` sums them.
+Opt-in and outside the package: ``GC_PROBE=$PWD/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
+ros_road_seg.bench ...`` writes ``gc_<pid>.txt`` (in the current folder) for the bench and for the node it starts (lines: unix time,
+generation, pause ms, objects collected). ``python3 scripts/tail_probe/summary.py gc_*.txt`` sums them.
 """
 
 import gc
