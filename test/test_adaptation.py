@@ -10,6 +10,7 @@ import pytest
 from synthetic_data import make_kitti, synthetic_frame, write_png
 
 from training import adapt as adapt_cli
+from training.data import layout
 from training.models import build_model
 
 
@@ -104,3 +105,41 @@ def test_adapt_from_a_bag_names_its_camera_topic_in_the_launch_line(tmp_path, re
     assert adapt_cli.main(args) == 0
     summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
     assert summary["launch"].endswith(f"adapted_int8.onnx image_topic:={DEFAULT_TOPIC}")
+
+
+def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_path, red_model):
+    """--replay mixes the start's own labelled frames into every epoch; --alpha a serves (1 - a) x start + a x the
+    fine-tuned weights (checked with numpy on the two .keras files); a later --alpha re-exports, never serves stale."""
+    import keras
+    import numpy as np
+
+    frames = tmp_path / "frames"
+    for index in range(6):
+        write_png(frames / f"f{index:03d}.png", synthetic_frame(index, (48, 64), seed=13)[0])
+    kitti = make_kitti(tmp_path / "kitti", 3)
+    start = tmp_path / "start.keras"
+    build_model("unet", (32, 32, 3), base_filters=4, depth=2).save(start)
+    out = tmp_path / "o"
+    args = ["--frames", str(frames), "--start", str(start), "--teacher", str(red_model), "--out", str(out)]
+    args += ["--replay", f"kitti:{kitti}:0.3", "--input-size", "32", "32", "--epochs", "1"]
+    assert adapt_cli.main([*args, "--alpha", "0.5"]) == 0
+    config = json.loads((out / "run" / "config.json").read_text())
+    assert {"dataset": "kitti", "path": str(kitti), "share": 0.3} in config["mix"]
+    assert config["mix_frames"]["kitti"] == len(layout("kitti").pool(kitti)) == 3
+
+    def weights_at(alpha):
+        tuned = keras.models.load_model(out / "run" / "best.keras", compile=False).get_weights()
+        begun = keras.models.load_model(start, compile=False).get_weights()
+        return [(1 - alpha) * b + alpha * t for b, t in zip(begun, tuned, strict=True)]
+
+    def served_metadata():
+        session = ort.InferenceSession(str(out / "adapted.onnx"), providers=["CPUExecutionProvider"])
+        return session.get_modelmeta().custom_metadata_map
+
+    moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
+    assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.5), strict=True))
+    assert served_metadata()["road_seg.wise_ft_alpha"] == "0.5"
+    assert adapt_cli.main([*args, "--alpha", "0.25"]) == 0  # the same folder, another alpha
+    moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
+    assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
+    assert served_metadata()["road_seg.wise_ft_alpha"] == "0.25"

@@ -15,7 +15,7 @@ from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError, exit_codes
 from ros_road_seg.core.paths import share_directory
 from training.adaptation import Adaptation, adapt
-from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels
+from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels, parse_mix
 
 
 @exit_codes("training.adapt")
@@ -58,6 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=bounded_number(1, 1000, integer=True), default=8)
     parser.add_argument("--lr", type=bounded_number(0.0, 1.0, above=True), default=1e-4)
     parser.add_argument("--l2-sp", type=bounded_number(0.0, 1.0), default=1e-3, help="keep term: pull to the start")
+    parser.add_argument(
+        "--replay",
+        type=parse_mix,
+        action="append",
+        default=[],
+        metavar="DATASET:PATH:SHARE",
+        help="keep term: the start's own labelled frames in every epoch, e.g. kitti:../shared/data/kitti_semantics:0.3",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=bounded_number(0.0, 1.0),
+        default=1.0,
+        help="keep term (WiSE-FT): the fine-tuned weights moved back toward the start, 1 = not moved",
+    )
     args = parser.parse_args(argv)
     apply_folder_labels(args.road_id, args.ignore_id)
     if (args.frames is None) == (args.bag is None) or (args.bag is not None and not args.topic):
@@ -82,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         lr=args.lr,
         l2_sp=args.l2_sp,
+        replay=tuple(args.replay),
+        alpha=args.alpha,
     )
     result = adapt(plan)
     before, after = result["agreement_with_teacher"]["before"], result["agreement_with_teacher"]["after"]

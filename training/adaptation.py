@@ -1,6 +1,13 @@
 """Adapting a road model to your camera: your frames (a folder, or a bag) -> the zero-shot teachers' soft labels on
-them (cached) -> the start model fine-tuned on them with the keep term (L2-SP toward the start, a few labelled frames
-if you have them) -> FP32, INT8 calibrated on your frames, FP16 -> a summary with before/after figures.
+them (cached) -> the start model fine-tuned on them with the keep terms (L2-SP toward the start; the start's own
+labelled frames replayed beside yours; the weights moved back toward the start afterwards, WiSE-FT; a few labelled
+frames of your camera if you have them) -> FP32, INT8 calibrated on your frames, FP16 -> a summary with before/after
+figures.
+
+Why replay and WiSE-FT: soft labels alone teach the student the teacher's answer on your camera, so it ends at best
+where the teacher is. Issue 24's default went past the teacher on a camera it never saw by learning the KITTI labels
+beside the teacher's soft labels on other frames, then moving back toward its start; adaptation does the same with
+your frames in place of CamVid's.
 
 Each stage leaves its result in the adaptation folder and is skipped when that result is there, so an interrupted
 adaptation continues where it stopped. Library code: ``training.adapt`` is its command line.
@@ -51,6 +58,8 @@ class Adaptation:
     epochs: int = 8
     lr: float = 1e-4
     l2_sp: float = 1e-3
+    replay: tuple[MixSource, ...] = ()  # the start's own labelled frames, mixed into every epoch
+    alpha: float = 1.0  # WiSE-FT: 1 the fine-tuned weights as they are, 0 the start
     soft_share: float = 0.5
     hold_back_every: int = 10  # every n-th frame is held back from training to measure agreement with the teacher
     calibration_frames: int = 64
@@ -117,12 +126,12 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     state = run / "state.json"
     if state.is_file() and json.loads(state.read_text())["epochs_done"] >= plan.epochs:
         say(3, f"'{run}' (done before)")
-        return run / "best.keras"
+        return moved_back(plan, run)
     labelled = plan.labelled is not None
     recipe = Recipe(
         dataset=plan.labelled_dataset if labelled else "soft",
         data=plan.labelled if labelled else soft,
-        mix=(MixSource("soft", soft, plan.soft_share),) if labelled else (),
+        mix=((MixSource("soft", soft, plan.soft_share),) if labelled else ()) + plan.replay,
         repeat=plan.labelled_repeat if labelled else 1,
         exclude=tuple(kept_out),
         init_from=plan.start,
@@ -138,13 +147,30 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
         ignore_id=plan.ignore_id,
     )
     primary = training_pool(recipe.dataset, recipe.data)
+    replayed = "".join(f", {source.dataset} '{source.path}' replayed {source.share:.0%}" for source in plan.replay)
     say(
         3,
-        f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames, {plan.epochs} epochs, "
-        f"L2-SP {plan.l2_sp:g}",
+        f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames{replayed}, {plan.epochs} epochs, "
+        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g}",
     )
     resume = state.is_file() and (run / "last.keras").is_file()
-    return fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)
+    fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)
+    return moved_back(plan, run)
+
+
+def moved_back(plan: Adaptation, run: Path) -> Path:
+    """The fine-tuned run moved back toward the start by ``plan.alpha`` (WiSE-FT; out/wise_ft, kept), or the run's
+    own model at alpha 1."""
+    if plan.alpha >= 1.0:
+        return run / "best.keras"
+    from training.weight_space import interpolate
+
+    out = plan.out / "wise_ft"
+    if (out / "best.keras").is_file():
+        config = json.loads((out / "config.json").read_text())
+        if config.get("wise_ft", {}).get("alpha") == plan.alpha:
+            return out / "best.keras"
+    return interpolate(run, plan.alpha, out)
 
 
 def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path]:
@@ -155,7 +181,7 @@ def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path
 
     files = {precision: plan.out / f"adapted{suffix}.onnx" for precision, suffix in
              (("fp32", ""), ("int8", "_int8"), ("fp16", "_fp16"))}  # fmt: skip
-    if all(path.is_file() for path in files.values()):
+    if all(path.is_file() and path.stat().st_mtime >= model.stat().st_mtime for path in files.values()):
         say(4, f"'{files['int8']}' (done before)")
         return files
     calibration = min(plan.calibration_frames, len(frame_names(frames)))
