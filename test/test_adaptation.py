@@ -4,6 +4,7 @@ FP32/INT8/FP16 -> summary with before/after figures and the launch line; a secon
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import onnxruntime as ort
 import pytest
@@ -104,7 +105,11 @@ def test_adapt_from_a_bag_names_its_camera_topic_in_the_launch_line(tmp_path, re
     args += ["--teacher", str(red_model), "--out", str(tmp_path / "o"), "--input-size", "32", "32", "--epochs", "1"]
     assert adapt_cli.main(args) == 0
     summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
-    assert summary["launch"].endswith(f"adapted_int8.onnx image_topic:={DEFAULT_TOPIC}")
+    fp32_ms, int8_ms = summary["ms_per_frame"]["fp32"], summary["ms_per_frame"]["int8"]
+    assert summary["served"] == ("int8" if int8_ms <= 0.9 * fp32_ms else "fp32")  # the faster here, by the rule
+    served = tmp_path / "o" / "served.onnx"
+    assert served.resolve() == (tmp_path / "o" / Path(summary["adapted"][summary["served"]]).name).resolve()
+    assert summary["launch"].endswith(f"model:={served} image_topic:={DEFAULT_TOPIC}")
 
 
 def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_path, red_model):

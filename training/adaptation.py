@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ros_road_seg.core.errors import DatasetError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
@@ -33,6 +35,7 @@ from training.recipe import Recipe
 
 STAGES = ("frames", "soft labels", "fine-tune", "export", "summary")
 SOFT_THRESHOLD = 0.5  # a teacher's probability above this counts as road when agreement is scored
+INT8_GAIN = 0.9  # INT8 is served only when it takes at most this share of FP32's time on your frames, here
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,25 @@ def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path
     return files
 
 
+def served_precision(files: dict[str, Path], frames: Path, rounds: int = 3, calls: int = 10) -> tuple[str, dict]:
+    """The file to serve on this machine: INT8 when the core's whole frame path (preprocess, inference, mask,
+    overlay) on your frames takes at most ``INT8_GAIN`` of FP32's time, else FP32, the more exact. Quantize/dequantize
+    steps can cost a small network more than integer convolutions save (the whole Intel network: FP32 serves 30 FPS,
+    INT8 13-20 here), so it is measured, not assumed. Alternating rounds, the median of each; returns ms per frame."""
+    from ros_road_seg.core.segmenter import Segmenter
+    from ros_road_seg.core.stats import time_calls
+
+    images = sorted(p for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:calls]
+    rgb = [read_rgb_file(path) for path in images]
+    segmenters = {precision: Segmenter(files[precision]) for precision in ("fp32", "int8")}
+    times: dict[str, list[float]] = {precision: [] for precision in segmenters}
+    for _ in range(rounds):
+        for precision, segmenter in segmenters.items():
+            times[precision] += time_calls(segmenter.segment, rgb, calls, warmup=2)
+    median_ms = {precision: round(1000 * float(np.median(seconds)), 2) for precision, seconds in times.items()}
+    return ("int8" if median_ms["int8"] <= INT8_GAIN * median_ms["fp32"] else "fp32"), median_ms
+
+
 def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
     """Pooled road IoU of a model's masks against the teacher's (thresholded) on frames it never trained on."""
     from training.evaluation import load_probability_fn
@@ -229,23 +251,32 @@ def summary(
 ) -> dict:
     """Stage 5: before/after agreement with the teacher on held-back frames, before/after road IoU on labelled
     frames never trained on, and the launch line."""
+    precision, median_ms = served_precision(files, frames)
+    served = plan.out / "served.onnx"  # one name to launch, whichever precision is faster here
+    served.unlink(missing_ok=True)
+    served.symlink_to(files[precision].name)
+    say(5, f"serving {files[precision].name} as {served.name} (ms per frame here: FP32 {median_ms['fp32']}, INT8 {median_ms['int8']})")
     say(5, f"scoring the start model and the adapted one on {len(kept_out)} held-back frames")
     result = {
         "start": str(plan.start),
         "adapted": {k: str(v) for k, v in files.items()},
+        "served": precision,
+        "ms_per_frame": median_ms,
+        "replay": [f"{source.dataset}:{source.path}:{source.share:g}" for source in plan.replay],
+        "wise_ft_alpha": plan.alpha,
         "held_back_frames": kept_out,
         "agreement_with_teacher": {
             "before": agreement(plan.start, soft, frames, kept_out),
-            "after": agreement(files["int8"], soft, frames, kept_out),
+            "after": agreement(served, soft, frames, kept_out),
         },
         "seconds_per_stage": seconds,
-        "launch": f"ros2 launch ros_road_seg seg.launch.py model:={files['int8'].resolve()}"
+        "launch": f"ros2 launch ros_road_seg seg.launch.py model:={served.absolute()}"
         + (f" image_topic:={plan.topic}" if plan.topic else ""),  # the camera it adapted to, from the bag
     }
     if plan.evaluate_on is not None:
         result["road_iou_labelled"] = {
             "before": labelled_iou(plan.start, plan),
-            "after": labelled_iou(files["int8"], plan),
+            "after": labelled_iou(served, plan),
         }
     (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
     return result
