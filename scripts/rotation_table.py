@@ -34,8 +34,12 @@ def cell(value: float | None, start: float | None = None) -> str:
     return f"{value:.4f}" + ("" if start is None else f" ({100 * (value - start):+.1f})")
 
 
-print("| held-out sequence (all frames) | KITTI-only, as fine-tuned | start: KITTI-only, alpha 0.75 | adapted, no labels "
-      "| adapted, 20 labels | zero-shot Intel | served | agreement with teacher (held-back frames), no labels |")  # fmt: skip
+COLUMNS = (
+    "held-out sequence (all frames)", "KITTI-only, as fine-tuned", "start: KITTI-only, alpha 0.75",
+    "adapted, no labels", "adapted, 20 labels", "zero-shot Intel", "served",
+    "agreement with teacher (held-back frames), no labels",
+)  # fmt: skip
+print("| " + " | ".join(COLUMNS) + " |")
 print("|---|---|---|---|---|---|---|---|")
 record = {}
 for held in SEQUENCES:
@@ -47,8 +51,9 @@ for held in SEQUENCES:
     agree = plain["agreement_with_teacher"] if plain else None
     agreement = f"{agree['before']:.4f} → {agree['after']:.4f}" if agree else "—"
     served = "/".join(s["served"].upper() for s in (plain, labelled) if s) or "—"
-    print(f"| {held} | {cell(tuned)} | {cell(start)} | {cell(after, start)} | {cell(with_labels, start)} | {cell(zero)} "
-          f"| {served} | {agreement} |")  # fmt: skip
+    adapted = cell(after, start), cell(with_labels, start)
+    cells = (held, cell(tuned), cell(start), *adapted, cell(zero), served, agreement)
+    print("| " + " | ".join(cells) + " |")
     record[held] = {
         "kitti_only_as_fine_tuned": tuned,
         "start_kitti_only_alpha_0.75": start,

@@ -169,10 +169,11 @@ def moved_back(plan: Adaptation, run: Path) -> Path:
     from training.weight_space import interpolate
 
     out = plan.out / "wise_ft"
-    if (out / "best.keras").is_file():
+    moved, tuned = out / "best.keras", run / "best.keras"
+    if moved.is_file() and moved.stat().st_mtime >= tuned.stat().st_mtime:  # not older than the run it moves
         config = json.loads((out / "config.json").read_text())
         if config.get("wise_ft", {}).get("alpha") == plan.alpha:
-            return out / "best.keras"
+            return moved
     return interpolate(run, plan.alpha, out)
 
 
@@ -255,7 +256,8 @@ def summary(
     served = plan.out / "served.onnx"  # one name to launch, whichever precision is faster here
     served.unlink(missing_ok=True)
     served.symlink_to(files[precision].name)
-    say(5, f"serving {files[precision].name} as {served.name} (ms per frame here: FP32 {median_ms['fp32']}, INT8 {median_ms['int8']})")
+    timings = f"FP32 {median_ms['fp32']}, INT8 {median_ms['int8']}"
+    say(5, f"serving {files[precision].name} as {served.name} (ms per frame here: {timings})")
     say(5, f"scoring the start model and the adapted one on {len(kept_out)} held-back frames")
     result = {
         "start": str(plan.start),
