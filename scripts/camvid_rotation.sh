@@ -5,7 +5,8 @@
 # the other sequences WITHOUT their labels, then again with 20 of their labelled frames, and every model is scored on
 # all frames of the held-out sequence, which no step saw. Both adaptations replay the start's own KITTI labels
 # (30 % of each epoch) and move the result back toward the start (WiSE-FT alpha 0.75). Rotated over the three
-# sequences. Resumable (training.adapt continues each stage). Table: python3 scripts/rotation_table.py
+# sequences. SEED=n: the adaptations again with another fine-tune seed, under runs/rotation_seedn (the same frames).
+# Resumable (training.adapt continues each stage). Table: python3 scripts/rotation_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh training
@@ -21,6 +22,7 @@ START="${kitti_only}_a0.75/best.keras"
 TEACHERS=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
 for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
   root="runs/rotation/$held"
+  adapted="runs/rotation${SEED:+_seed$SEED}/$held"
   for model in "$kitti_only" "${kitti_only}_a0.75"; do  # the start before and after WiSE-FT, on the held-out sequence
     [ -f "$model/$held/eval_camvid_all.json" ] || python -m training.evaluate "$model" --dataset camvid \
         --data "$CAMVID" --split all --only "${held}_*" --out "$model/$held"
@@ -41,9 +43,10 @@ for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
     done
   fi
   common=(--frames "$root/frames" --start "$START" --teacher "${TEACHERS[@]}" --evaluate-on "$CAMVID"
-    --evaluate-dataset camvid --evaluate-only "${held}_*" --epochs 8 --replay "kitti:$KITTI:0.3" --alpha 0.75)
-  python -m training.adapt "${common[@]}" --out "$root/no_labels"
-  python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$root/labels20"
+    --evaluate-dataset camvid --evaluate-only "${held}_*" --epochs 8 --replay "kitti:$KITTI:0.3" --alpha 0.75
+    --seed "${SEED:-0}")
+  python -m training.adapt "${common[@]}" --out "$adapted/no_labels"
+  python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$adapted/labels20"
 done
 for held in 0001TP 0006R0 0016E5; do  # the network as it comes on the same frames, for the table
   [ -f "runs/keep/camvid_zero_shot/$held/eval_camvid_all.json" ] || python -m training.evaluate \

@@ -1,8 +1,9 @@
 """The CamVid rotation table (issue 25; bash scripts/camvid_rotation.sh) from the runs' own JSON: road IoU on every
 frame of the held-out sequence for the KITTI-only start as fine-tuned (runs/keep/kitti_only_wiseft/<held>/) and as
 served (moved back toward the network as it comes, alpha 0.75: the start of both adaptations), the adaptation
-without labels and with 20 labels (runs/rotation/<held>/{no_labels,labels20}/adapt_summary.json: the served file),
-beside the zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
+without labels and with 20 labels (runs/rotation/<held>/{no_labels,labels20}/adapt_summary.json: the served file;
+runs/rotation_seed<n>/ the same adaptations with other fine-tune seeds: each run, then their mean), beside the
+zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
 Usage: rotation_table.py [--json F]. Exits non-zero naming what is missing (scripts/card_tables.py then leaves the
 committed table as it is)."""
 
@@ -18,9 +19,12 @@ if not ROOT.is_dir():
     sys.exit(f"rotation_table: no adaptation runs under {ROOT} (bash scripts/camvid_rotation.sh)")
 
 
-def summary(held: str, variant: str) -> dict | None:
-    path = ROOT / held / variant / "adapt_summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+SEEDS = [ROOT, *sorted(Path("runs").glob("rotation_seed*"))]  # seed 0 first
+
+
+def summaries(held: str, variant: str) -> list[dict]:
+    paths = [root / held / variant / "adapt_summary.json" for root in SEEDS]
+    return [json.loads(path.read_text()) for path in paths if path.is_file()]
 
 
 def scored(folder: Path, held: str) -> float | None:
@@ -34,6 +38,13 @@ def cell(value: float | None, start: float | None = None) -> str:
     return f"{value:.4f}" + ("" if start is None else f" ({100 * (value - start):+.1f})")
 
 
+def runs_cell(values: list[float], start: float | None) -> str:
+    """One run: its score (points over the start); several: each, then their mean (points over the start)."""
+    if len(values) < 2:
+        return cell(values[0] if values else None, start)
+    return " / ".join(f"{v:.4f}" for v in values) + f": mean {cell(sum(values) / len(values), start)}"
+
+
 COLUMNS = (
     "held-out sequence (all frames)", "KITTI-only, as fine-tuned", "start: KITTI-only, alpha 0.75",
     "adapted, no labels", "adapted, 20 labels", "zero-shot Intel", "served",
@@ -43,15 +54,15 @@ print("| " + " | ".join(COLUMNS) + " |")
 print("|---|---|---|---|---|---|---|---|")
 record = {}
 for held in SEQUENCES:
-    plain, labelled = summary(held, "no_labels"), summary(held, "labels20")
+    plain, labelled = summaries(held, "no_labels"), summaries(held, "labels20")
     tuned, start = scored(KITTI_ONLY, held), scored(Path(f"{KITTI_ONLY}_a0.75"), held)
-    after = plain["road_iou_labelled"]["after"] if plain else None
-    with_labels = labelled["road_iou_labelled"]["after"] if labelled else None
+    after = [s["road_iou_labelled"]["after"] for s in plain]
+    with_labels = [s["road_iou_labelled"]["after"] for s in labelled]
     zero = scored(ZERO_SHOT, held)
-    agree = plain["agreement_with_teacher"] if plain else None
-    agreement = f"{agree['before']:.4f} → {agree['after']:.4f}" if agree else "—"
-    served = "/".join(s["served"].upper() for s in (plain, labelled) if s) or "—"
-    adapted = cell(after, start), cell(with_labels, start)
+    agree = [s["agreement_with_teacher"] for s in plain]
+    agreement = " / ".join(f"{a['before']:.4f} → {a['after']:.4f}" for a in agree) or "—"
+    served = "/".join(sorted({s["served"].upper() for s in plain + labelled})) or "—"
+    adapted = runs_cell(after, start), runs_cell(with_labels, start)
     cells = (held, cell(tuned), cell(start), *adapted, cell(zero), served, agreement)
     print("| " + " | ".join(cells) + " |")
     record[held] = {

@@ -113,7 +113,7 @@ def test_adapt_from_a_bag_names_its_camera_topic_in_the_launch_line(tmp_path, re
 
 
 def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_path, red_model):
-    """--replay mixes the start's own labelled frames into every epoch; --alpha a serves (1 - a) x start + a x the
+    """--seed reaches the fine-tune; --replay mixes the start's own labelled frames into every epoch; --alpha a serves (1 - a) x start + a x the
     fine-tuned weights (checked with numpy on the two .keras files); a later --alpha re-exports, never serves stale."""
     import keras
     import numpy as np
@@ -126,10 +126,10 @@ def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_pat
     build_model("unet", (32, 32, 3), base_filters=4, depth=2).save(start)
     out = tmp_path / "o"
     args = ["--frames", str(frames), "--start", str(start), "--teacher", str(red_model), "--out", str(out)]
-    args += ["--replay", f"kitti:{kitti}:0.3", "--input-size", "32", "32", "--epochs", "1"]
+    args += ["--replay", f"kitti:{kitti}:0.3", "--input-size", "32", "32", "--epochs", "1", "--seed", "3"]
     assert adapt_cli.main([*args, "--alpha", "0.5"]) == 0
     config = json.loads((out / "run" / "config.json").read_text())
-    assert {"dataset": "kitti", "path": str(kitti), "share": 0.3} in config["mix"]
+    assert {"dataset": "kitti", "path": str(kitti), "share": 0.3} in config["mix"] and config["seed"] == 3
     assert config["mix_frames"]["kitti"] == len(layout("kitti").pool(kitti)) == 3
 
     def weights_at(alpha):

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="keep term (WiSE-FT): the fine-tuned weights moved back toward the start, 1 = not moved",
     )
+    parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")
     args = parser.parse_args(argv)
     apply_folder_labels(args.road_id, args.ignore_id)
     if (args.frames is None) == (args.bag is None) or (args.bag is not None and not args.topic):
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         l2_sp=args.l2_sp,
         replay=tuple(args.replay),
         alpha=args.alpha,
+        seed=args.seed,
     )
     result = adapt(plan)
     before, after = result["agreement_with_teacher"]["before"], result["agreement_with_teacher"]["after"]

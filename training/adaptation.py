@@ -63,6 +63,7 @@ class Adaptation:
     l2_sp: float = 1e-3
     replay: tuple[MixSource, ...] = ()  # the start's own labelled frames, mixed into every epoch
     alpha: float = 1.0  # WiSE-FT: 1 the fine-tuned weights as they are, 0 the start
+    seed: int = 0  # the fine-tune's shuffling and augmentation
     soft_share: float = 0.5
     hold_back_every: int = 10  # every n-th frame is held back from training to measure agreement with the teacher
     calibration_frames: int = 64
@@ -146,6 +147,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
         batch_size=8,
         quiet=not sys.stderr.isatty(),  # Keras's progress bar on a terminal, one line per epoch in a log
         workers=2,
+        seed=plan.seed,
         road_id=plan.road_id,
         ignore_id=plan.ignore_id,
     )
