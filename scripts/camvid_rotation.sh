@@ -47,6 +47,11 @@ for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
     --seed "${SEED:-0}")
   python -m training.adapt "${common[@]}" --out "$adapted/no_labels"
   python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$adapted/labels20"
+  for variant in no_labels labels20; do  # each adaptation as fine-tuned (alpha 1), for the alpha comparison
+    run="$adapted/$variant/run"
+    [ -f "$run/$held/eval_camvid_all.json" ] || python -m training.evaluate "$run" --dataset camvid --data "$CAMVID" \
+        --split all --only "${held}_*" --out "$run/$held"
+  done
 done
 for held in 0001TP 0006R0 0016E5; do  # the network as it comes on the same frames, for the table
   [ -f "runs/keep/camvid_zero_shot/$held/eval_camvid_all.json" ] || python -m training.evaluate \

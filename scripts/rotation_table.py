@@ -74,5 +74,18 @@ for held in SEQUENCES:
         "agreement_with_teacher_no_labels": agree,
         "summaries": {"no_labels": plain, "labels20": labelled},
     }
+print()
+print("The same adaptations as fine-tuned (alpha 1, not moved back toward the start; `<run>/run/<held>/`):")
+print()
+print("| held-out sequence | start: KITTI-only, alpha 0.75 | no labels, alpha 1 | 20 labels, alpha 1 |")
+print("|---|---|---|---|")
+for held in SEQUENCES:
+    start = record[held]["start_kitti_only_alpha_0.75"]
+    columns = []
+    for variant in ("no_labels", "labels20"):
+        values = [scored(root / held / variant / "run", held) for root in SEEDS]
+        columns.append(runs_cell([v for v in values if v is not None], start))
+        record[held][f"{variant}_alpha_1"] = values
+    print(f"| {held} | {cell(start)} | {' | '.join(columns)} |")
 if "--json" in sys.argv:
     Path(sys.argv[sys.argv.index("--json") + 1]).write_text(json.dumps(record, indent=2))
