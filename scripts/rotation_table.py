@@ -32,6 +32,12 @@ def scored(folder: Path, held: str) -> float | None:
     return json.loads(path.read_text())["pooled_iou_full"] if path.is_file() else None
 
 
+def brief(summary: dict) -> dict:
+    """What the table's JSON keeps of a run's summary (no machine paths)."""
+    keys = ("served", "ms_per_frame", "wise_ft_alpha", "road_iou_labelled", "agreement_with_teacher")
+    return {**{k: summary.get(k) for k in keys}, "seconds_per_stage": summary["seconds_per_stage"]}
+
+
 def cell(value: float | None, start: float | None = None) -> str:
     if value is None:
         return "—"
@@ -72,7 +78,7 @@ for held in SEQUENCES:
         "adapted_20_labels": with_labels,
         "zero_shot": zero,
         "agreement_with_teacher_no_labels": agree,
-        "summaries": {"no_labels": plain, "labels20": labelled},
+        "runs": {"no_labels": [brief(s) for s in plain], "labels20": [brief(s) for s in labelled]},
     }
 print()
 print("The same adaptations as fine-tuned (alpha 1, not moved back toward the start; `<run>/run/<held>/`):")
