@@ -113,8 +113,9 @@ def test_adapt_from_a_bag_names_its_camera_topic_in_the_launch_line(tmp_path, re
 
 
 def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_path, red_model):
-    """--seed reaches the fine-tune; --replay mixes the start's own labelled frames into every epoch; --alpha a serves (1 - a) x start + a x the
-    fine-tuned weights (checked with numpy on the two .keras files); a later --alpha re-exports, never serves stale."""
+    """--seed reaches the fine-tune; --replay mixes the start's own labelled frames into every epoch; --alpha a
+    serves (1 - a) x start + a x the fine-tuned weights (checked with numpy on the two .keras files); a later --alpha
+    re-exports, never serves stale."""
     import keras
     import numpy as np
 
