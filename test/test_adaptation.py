@@ -149,3 +149,11 @@ def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_pat
     moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
     assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
     assert served_metadata()["road_seg.wise_ft_alpha"] == "0.25"
+
+
+def test_a_bad_replay_is_named_as_a_usage_error(tmp_path, capsys):
+    """Before: argparse said "invalid parse_mix value"; now the spec and what is wrong with it, exit 2."""
+    with pytest.raises(SystemExit) as stopped:
+        adapt_cli.main(["--frames", str(tmp_path), "--out", str(tmp_path / "o"), "--replay", "kitti:/x:2"])
+    assert stopped.value.code == 2
+    assert "argument --replay: 'kitti:/x:2': SHARE 2.0 must be in (0, 1)" in capsys.readouterr().err

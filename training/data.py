@@ -10,6 +10,7 @@ Every problem (an image without a label, a corrupt PNG, an RGB label, a size mis
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import functools
 import json
@@ -306,18 +307,22 @@ class MixSource:
     share: float
 
 
+class MixSpecError(ValueError, argparse.ArgumentTypeError):
+    """A bad ``DATASET:PATH:SHARE``: argparse shows its message (not "invalid parse_mix value")."""
+
+
 def parse_mix(spec: str) -> MixSource:
     """``DATASET:PATH:SHARE`` (``camvid:../shared/data/camvid:0.5``) -> MixSource; a bad spec names what is wrong."""
     dataset, _, rest = spec.partition(":")
     path, _, share = rest.rpartition(":")
     if dataset not in MIX_DATASETS or not path:
-        raise ValueError(f"--mix '{spec}': expected DATASET:PATH:SHARE with DATASET one of {', '.join(MIX_DATASETS)}")
+        raise MixSpecError(f"'{spec}': expected DATASET:PATH:SHARE with DATASET one of {', '.join(MIX_DATASETS)}")
     try:
         fraction = float(share)
     except ValueError:
-        raise ValueError(f"--mix '{spec}': SHARE '{share}' is not a number") from None
+        raise MixSpecError(f"'{spec}': SHARE '{share}' is not a number") from None
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"--mix '{spec}': SHARE {fraction} must be in (0, 1), the part of each epoch it fills")
+        raise MixSpecError(f"'{spec}': SHARE {fraction} must be in (0, 1), the part of each epoch it fills")
     return MixSource(dataset, Path(path), fraction)
 
 
