@@ -20,13 +20,15 @@ kitti_only=runs/keep/kitti_only_wiseft
 [ -f "${kitti_only}_a0.75/best.keras" ] || python -m training.interpolate "$kitti_only" --alpha 0.75 --out "${kitti_only}_a0.75"
 START="${kitti_only}_a0.75/best.keras"
 TEACHERS=(runs/keep/intel_road_192x608.onnx runs/keep/intel_road_384x1216.onnx)
+score_on() {  # model, held-out sequence: every frame of it, into MODEL_FOLDER/SEQUENCE (skipped when done)
+  local out="${3:-$1}/$2"
+  [ -f "$out/eval_camvid_all.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" \
+      --split all --only "$2_*" --out "$out"
+}
 for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
   root="runs/rotation/$held"
   adapted="runs/rotation${SEED:+_seed$SEED}/$held"
-  for model in "$kitti_only" "${kitti_only}_a0.75"; do  # the start before and after WiSE-FT, on the held-out sequence
-    [ -f "$model/$held/eval_camvid_all.json" ] || python -m training.evaluate "$model" --dataset camvid \
-        --data "$CAMVID" --split all --only "${held}_*" --out "$model/$held"
-  done
+  score_on "$kitti_only" "$held"; score_on "${kitti_only}_a0.75" "$held"  # the start before and after WiSE-FT
   if [ ! -d "$root/frames" ]; then  # every 2nd frame of the other sequences, unlabelled
     mkdir -p "$root/frames" "$root/labelled/train" "$root/labelled/trainannot"
     n=0
@@ -47,14 +49,8 @@ for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
     --seed "${SEED:-0}")
   python -m training.adapt "${common[@]}" --out "$adapted/no_labels"
   python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$adapted/labels20"
-  for variant in no_labels labels20; do  # each adaptation as fine-tuned (alpha 1), for the alpha comparison
-    run="$adapted/$variant/run"
-    [ -f "$run/$held/eval_camvid_all.json" ] || python -m training.evaluate "$run" --dataset camvid --data "$CAMVID" \
-        --split all --only "${held}_*" --out "$run/$held"
-  done
+  score_on "$adapted/no_labels/run" "$held"; score_on "$adapted/labels20/run" "$held"  # as fine-tuned (alpha 1)
 done
 for held in 0001TP 0006R0 0016E5; do  # the network as it comes on the same frames, for the table
-  [ -f "runs/keep/camvid_zero_shot/$held/eval_camvid_all.json" ] || python -m training.evaluate \
-      runs/keep/intel_road_192x608.onnx --dataset camvid --data "$CAMVID" --split all --only "${held}_*" \
-      --out "runs/keep/camvid_zero_shot/$held"
+  score_on runs/keep/intel_road_192x608.onnx "$held" runs/keep/camvid_zero_shot
 done
