@@ -6,6 +6,8 @@
 # all frames of the held-out sequence, which no step saw. Both adaptations replay the start's own KITTI labels
 # (30 % of each epoch) and move the result back toward the start (WiSE-FT alpha 0.75). Rotated over the three
 # sequences. SEED=n: the adaptations again with another fine-tune seed, under runs/rotation_seedn (the same frames).
+# TEACHING=confident: the teachers as the fifth session's runs had them (the more certain per frame, no mirror; under
+# runs/rotation); the default, mean_flip, is training.adapt's default (their mean with the mirrored frame).
 # Resumable (training.adapt continues each stage). Table: python3 scripts/rotation_table.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +27,14 @@ score_on() {  # model, held-out sequence: every frame of it, into MODEL_FOLDER/S
   [ -f "$out/eval_camvid_all.json" ] || python -m training.evaluate "$1" --dataset camvid --data "$CAMVID" \
       --split all --only "$2_*" --out "$out"
 }
+case "${TEACHING:-mean_flip}" in
+  mean_flip) teaching=(); tag=_mean_flip ;;
+  confident) teaching=(--teacher-combine confident --no-teacher-flip); tag= ;;
+  *) echo "TEACHING is mean_flip or confident, not '$TEACHING'" >&2; exit 2 ;;
+esac
 for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
   root="runs/rotation/$held"
-  adapted="runs/rotation${SEED:+_seed$SEED}/$held"
+  adapted="runs/rotation${tag}${SEED:+_seed$SEED}/$held"
   score_on "$kitti_only" "$held"; score_on "${kitti_only}_a0.75" "$held"  # the start before and after WiSE-FT
   if [ ! -d "$root/frames" ]; then  # every 2nd frame of the other sequences, unlabelled
     mkdir -p "$root/frames" "$root/labelled/train" "$root/labelled/trainannot"
@@ -46,7 +53,7 @@ for held in ${HELD_OUT:-0001TP 0006R0 0016E5}; do
   fi
   common=(--frames "$root/frames" --start "$START" --teacher "${TEACHERS[@]}" --evaluate-on "$CAMVID"
     --evaluate-dataset camvid --evaluate-only "${held}_*" --epochs 8 --replay "kitti:$KITTI:0.3" --alpha 0.75
-    --seed "${SEED:-0}")
+    --seed "${SEED:-0}" "${teaching[@]}")
   python -m training.adapt "${common[@]}" --out "$adapted/no_labels"
   python -m training.adapt "${common[@]}" --labelled "$root/labelled" --labelled-dataset camvid --out "$adapted/labels20"
   score_on "$adapted/no_labels/run" "$held"; score_on "$adapted/labels20/run" "$held"  # as fine-tuned (alpha 1)

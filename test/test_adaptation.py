@@ -4,6 +4,7 @@ FP32/INT8/FP16 -> summary with before/after figures and the launch line; a secon
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import onnxruntime as ort
@@ -55,6 +56,24 @@ def test_a_second_run_continues_from_what_is_done(adapted, capsys):
     assert adapt_cli.main(args) == 0
     out = capsys.readouterr().out
     assert out.count("(done before)") == 3, out  # soft labels, fine-tune, export; the frames folder is yours
+
+
+def test_other_teacher_settings_make_the_soft_labels_and_the_fine_tune_again(adapted, tmp_path, capsys):
+    tmp, args = adapted
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)  # keeps the stages' times: what was done stays done
+    args = [str(out) if arg == str(tmp / "out") else arg for arg in args]
+    first = json.loads((out / "soft" / "teacher.json").read_text())
+    assert first["combine"] == "mean" and first["flip"] is True  # the defaults
+    capsys.readouterr()
+    assert adapt_cli.main([*args, "--no-teacher-flip"]) == 0
+    printed = capsys.readouterr().out
+    assert "2/5 soft labels: 12 frames" in printed and "3/5 fine-tune: '" not in printed, printed
+    assert json.loads((out / "soft" / "teacher.json").read_text())["flip"] is False
+    summary = json.loads((out / "adapt_summary.json").read_text())
+    assert summary["teachers"]["flip"] is False
+    config_time = (out / "run" / "state.json").stat().st_mtime
+    assert config_time >= (out / "soft" / "teacher.json").stat().st_mtime  # trained again on the new labels
 
 
 def test_frames_or_a_bag_is_required(tmp_path, capsys):

@@ -62,6 +62,19 @@ def test_the_most_certain_teacher_speaks_for_the_frame():
     assert mean_entropy(np.full((2, 2), 0.5)) == pytest.approx(1.0) and mean_entropy(np.eye(2)) < 1e-3
 
 
+def test_a_flipped_teacher_answers_for_the_frame_and_its_mirror():
+    rgb = np.zeros((2, 4, 3), np.uint8)
+    rgb[:, :, 0] = [[0, 51, 102, 255], [255, 0, 0, 51]]  # road where red: an answer that follows the content
+    by_content = types.SimpleNamespace(probability=lambda image: image[:, :, 0].astype(np.float32) / 255.0)
+    left_half = types.SimpleNamespace(probability=lambda image: np.array([[1, 1, 0, 0]] * 2, np.float32))
+    same, _ = soft_probability([by_content], rgb, "mean", flip=True)
+    assert np.allclose(same, [[0.0, 0.2, 0.4, 1.0], [1.0, 0.0, 0.0, 0.2]])  # the mirror agrees: nothing changes
+    halved, _ = soft_probability([left_half], rgb, "mean", flip=True)
+    assert np.allclose(halved, 0.5)  # a teacher that only says "left" is unsure once it sees the mirror
+    both, _ = soft_probability([by_content, left_half], rgb, "mean", flip=True)
+    assert np.allclose(both, (same + 0.5) / 2)
+
+
 @pytest.mark.parametrize("recipe", sorted((ROOT / "training" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_recipe_file_is_a_valid_recipe(recipe):
     parser = argparse.ArgumentParser()

@@ -16,6 +16,7 @@ from ros_road_seg.core.errors import UsageError, exit_codes
 from ros_road_seg.core.paths import share_directory
 from training.adaptation import Adaptation, adapt
 from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels, parse_mix
+from training.soft_labels import COMBINE_CHOICES
 
 
 @exit_codes("training.adapt")
@@ -35,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--teacher", type=Path, nargs="+", default=[models / "intel_road_192x608.onnx"], help="zero-shot teachers"
+    )
+    parser.add_argument(
+        "--teacher-combine",
+        choices=COMBINE_CHOICES,
+        default="mean",
+        help="several teachers: their mean, or the most certain one per frame",
+    )
+    parser.add_argument(
+        "--no-teacher-flip", action="store_true", help="teachers answer on the frame only, not also on its mirror"
     )
     parser.add_argument("--labelled", type=Path, default=None, help="a few labelled frames to train on too")
     parser.add_argument("--labelled-dataset", choices=DATASETS, default="kitti")
@@ -81,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         start=args.start,
         teachers=tuple(args.teacher),
+        combine=args.teacher_combine,
+        flip=not args.no_teacher_flip,
         frames=args.frames,
         bag=args.bag,
         topic=args.topic,

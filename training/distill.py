@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         default="mean",
         help="several teachers: average them, or let the most certain one speak per frame",
     )
+    parser.add_argument("--flip", action="store_true", help="each teacher also answers on the mirrored frame")
     args = parser.parse_args(argv)
-    manifest = distill(args.teacher, args.frames, args.out, args.combine)
+    manifest = distill(args.teacher, args.frames, args.out, args.combine, flip=args.flip)
     print(f"wrote {len(manifest['names'])} soft labels from {len(manifest['teachers'])} teacher(s) to '{args.out}'")
     return 0
 

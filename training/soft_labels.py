@@ -43,19 +43,34 @@ def mean_entropy(probability: np.ndarray) -> float:
     return float(np.mean(-(p * np.log2(p) + (1 - p) * np.log2(1 - p))))
 
 
-def soft_probability(teachers: list[Segmenter], rgb: np.ndarray, combine: str = "mean") -> tuple[np.ndarray, int]:
+def teacher_probability(teacher: Segmenter, rgb: np.ndarray, flip: bool = False) -> np.ndarray:
+    """One teacher's road probability at the frame's size; ``flip``: the mean of the frame's answer and its mirror
+    image's answer mirrored back (a road is a road in a mirror; the two answers' errors differ)."""
+    probability = resize_probability(teacher.probability(rgb), rgb.shape[:2]).copy()
+    if flip:
+        mirrored = resize_probability(teacher.probability(np.ascontiguousarray(rgb[:, ::-1])), rgb.shape[:2])
+        probability = 0.5 * (probability + mirrored[:, ::-1])
+    return probability
+
+
+def soft_probability(
+    teachers: list[Segmenter], rgb: np.ndarray, combine: str = "mean", flip: bool = False
+) -> tuple[np.ndarray, int]:
     """The teachers' road probability at the frame's size (each teacher runs at its own input size, its answer
     resized to the frame) and which teacher spoke (-1: all, averaged). ``confident``: the teacher whose map is
-    most certain on this frame speaks alone; averaging two teachers only interpolates between them."""
-    maps = [resize_probability(teacher.probability(rgb), rgb.shape[:2]).copy() for teacher in teachers]
+    most certain on this frame speaks alone. ``flip``: each teacher also sees the mirrored frame."""
+    maps = [teacher_probability(teacher, rgb, flip) for teacher in teachers]
     if combine == "confident" and len(maps) > 1:
         chosen = int(np.argmin([mean_entropy(m) for m in maps]))
         return maps[chosen], chosen
     return np.mean(maps, axis=0).astype(np.float32), -1
 
 
-def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "mean", progress: bool = True) -> dict:
-    """Soft labels of every frame in ``frames`` into ``out`` and the manifest naming frames and teachers."""
+def distill(
+    teacher_paths: list[Path], frames: Path, out: Path, combine: str = "mean", progress: bool = True, flip: bool = False
+) -> dict:
+    """Soft labels of every frame in ``frames`` into ``out`` and the manifest naming frames, teachers and how they
+    were combined."""
     if not frames.is_dir():
         raise RoadSegError(f"frames folder '{frames}' does not exist")
     images = sorted(p for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -68,7 +83,7 @@ def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "
     spoke = [0] * len(teachers)
     for path in with_progress(images, len(images), "soft labels", progress):
         target = out / "labels" / f"{path.stem}.png"
-        probability, chosen = soft_probability(teachers, read_rgb_file(path), combine)
+        probability, chosen = soft_probability(teachers, read_rgb_file(path), combine, flip)
         if chosen >= 0:
             spoke[chosen] += 1
         label = np.clip(np.rint(probability * 255.0), 0, 255).astype(np.uint8)
@@ -79,6 +94,7 @@ def distill(teacher_paths: list[Path], frames: Path, out: Path, combine: str = "
         "names": [p.stem for p in images],
         "teachers": [teacher_record(t) for t in teachers],
         "combine": combine,
+        "flip": flip,
         "frames_per_teacher": spoke if combine == "confident" else None,
     }
     (out / SOFT_MANIFEST).write_text(json.dumps(manifest, indent=2))
