@@ -4,14 +4,16 @@ served (moved back toward the network as it comes, alpha 0.75: the start of both
 without labels and with 20 labels (runs/rotation/<held>/{no_labels,labels20}/adapt_summary.json: the served file;
 runs/rotation_seed<n>/ the same adaptations with other fine-tune seeds: each run, then their mean), beside the
 zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
-Usage: rotation_table.py [--json F]. Exits non-zero naming what is missing (scripts/card_tables.py then leaves the
-committed table as it is)."""
+Usage: rotation_table.py [mean_flip] [--json F]: mean_flip, the runs with training.adapt's teachers as they are now
+(their mean with the mirrored frame; runs/rotation_mean_flip*), else the fifth session's (the more certain teacher per
+frame). Exits non-zero naming what is missing (scripts/card_tables.py then leaves the committed table as it is)."""
 
 import json
 import sys
 from pathlib import Path
 
-ROOT = Path("runs/rotation")
+TAG = "_mean_flip" if "mean_flip" in sys.argv[1:] else ""
+ROOT = Path(f"runs/rotation{TAG}")
 KITTI_ONLY = Path("runs/keep/kitti_only_wiseft")
 ZERO_SHOT = Path("runs/keep/camvid_zero_shot")
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
@@ -19,7 +21,7 @@ if not ROOT.is_dir():
     sys.exit(f"rotation_table: no adaptation runs under {ROOT} (bash scripts/camvid_rotation.sh)")
 
 
-SEEDS = [ROOT, *sorted(Path("runs").glob("rotation_seed*"))]  # seed 0 first
+SEEDS = [ROOT, *sorted(Path("runs").glob(f"rotation{TAG}_seed*"))]  # seed 0 first
 
 
 def summaries(held: str, variant: str) -> list[dict]:
@@ -51,13 +53,16 @@ def runs_cell(values: list[float], start: float | None) -> str:
     return " / ".join(f"{v:.4f}" for v in values) + f": mean {cell(sum(values) / len(values), start)}"
 
 
+TEACHING = "mean of the two, with the mirror" if TAG else "the more certain per frame"
+VARIANTS = Path("runs/keep/teacher_variants.json")  # scripts/teacher_variants.py: the teachers on the same frames
+teachers = json.loads(VARIANTS.read_text()).get(TEACHING, {}) if VARIANTS.is_file() else {}
 COLUMNS = (
     "held-out sequence (all frames)", "KITTI-only, as fine-tuned", "start: KITTI-only, alpha 0.75",
-    "adapted, no labels", "adapted, 20 labels", "zero-shot Intel", "served",
+    "adapted, no labels", "adapted, 20 labels", "zero-shot Intel", f"teachers: {TEACHING}", "served",
     "agreement with teacher (held-back frames), no labels",
 )  # fmt: skip
 print("| " + " | ".join(COLUMNS) + " |")
-print("|---|---|---|---|---|---|---|---|")
+print("|" + "---|" * len(COLUMNS))
 record = {}
 for held in SEQUENCES:
     plain, labelled = summaries(held, "no_labels"), summaries(held, "labels20")
@@ -69,7 +74,8 @@ for held in SEQUENCES:
     agreement = " / ".join(f"{a['before']:.4f} → {a['after']:.4f}" for a in agree) or "—"
     served = "/".join(sorted({s["served"].upper() for s in plain + labelled})) or "—"
     adapted = runs_cell(after, start), runs_cell(with_labels, start)
-    cells = (held, cell(tuned), cell(start), *adapted, cell(zero), served, agreement)
+    teacher = teachers.get(held)
+    cells = (held, cell(tuned), cell(start), *adapted, cell(zero), cell(teacher, start), served, agreement)
     print("| " + " | ".join(cells) + " |")
     record[held] = {
         "kitti_only_as_fine_tuned": tuned,
@@ -77,6 +83,7 @@ for held in SEQUENCES:
         "adapted_no_labels": after,
         "adapted_20_labels": with_labels,
         "zero_shot": zero,
+        "teachers": teacher,
         "agreement_with_teacher_no_labels": agree,
         "runs": {"no_labels": [brief(s) for s in plain], "labels20": [brief(s) for s in labelled]},
     }
