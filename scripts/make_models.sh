@@ -23,6 +23,8 @@ teacher=(--recipe training/recipes/intel_road_teacher.yaml --data "$KITTI")
 student=(--recipe training/recipes/intel_unet_student.yaml --data "$KITTI")
 python -m training.export --intel-ir "$INTEL_IR" \
     --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
+python -m training.export --intel-ir "$INTEL_IR" \
+    --input-size 384 1216 --out models/intel_road_384x1216.onnx       # the same at 384x1216: training.adapt's 2nd teacher
 python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher
 for k in 1 2 3 4; do
   [ -f runs/cv_teacher/fold$k/model.onnx ] || python -m training.export runs/cv_teacher/fold$k --out runs/cv_teacher/fold$k/model.onnx

@@ -26,6 +26,7 @@ KITTI_IOU_FLOORS = {
     "unet16_kitti_int8.onnx": 0.75,  # measured 0.7794 (the small option)
     "unet16_kitti_fp16.onnx": 0.75,  # measured 0.7837
     "intel_road_192x608.onnx": 0.83,  # measured 0.8601 (the off-the-shelf comparison row, zero-shot)
+    "intel_road_384x1216.onnx": 0.85,  # measured 0.8812 (the same at 384x1216: training.adapt's second teacher)
     "intel_road_kitti.onnx": 0.86,  # measured 0.8990 (the fine-tuned teacher, comparison row)
     "intel_unet_kitti.onnx": 0.86,  # measured 0.8949 (192x608 FP32)
     "intel_unet_kitti_int8.onnx": 0.86,  # measured 0.8936

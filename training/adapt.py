@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the .keras to adapt (default: the shipped default's weights)",
     )
     parser.add_argument(
-        "--teacher", type=Path, nargs="+", default=[models / "intel_road_192x608.onnx"], help="zero-shot teachers"
+        "--teacher",
+        type=Path,
+        nargs="+",
+        default=[models / "intel_road_192x608.onnx", models / "intel_road_384x1216.onnx"],
+        help="zero-shot teachers (default: the Intel network as it comes at 192x608 and at 384x1216)",
     )
     parser.add_argument(
         "--teacher-combine",
