@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 from ros_road_seg.core.image_conversion import array_to_image_msg
 from ros_road_seg.core.stats import peak_rss_mb, rss_mb, summarize_ms
-from ros_road_seg.tools.discovery import spin_for, wait_until_matched
+from ros_road_seg.tools.discovery import spin_for, spinning_in_background, wait_until_matched
 from ros_road_seg.tools.processes import ChildProcess, python_module_command, ros_arguments
 from ros_road_seg.tools.ros_messages import diagnostic_values, set_stamp, stamp_to_ns
 
@@ -100,26 +101,30 @@ def bench_node(
 
 
 def _node_run(node, publisher, message, arrivals, diagnostics, rate: float, seconds: float) -> dict:
+    """At a fixed rate the publisher sleeps between frames while the arrivals are taken on their own thread (a
+    camera driver does not poll either); as fast as possible it publishes and takes what arrived in turn."""
     arrivals.clear()
     spin_for(node, 0.6)
     before = dict(diagnostics)
     sent, stamps = 0, set()
-    start = time.monotonic()
-    period = 1.0 / rate if rate else 0.0
-    while time.monotonic() - start < seconds:
+    with spinning_in_background(node) if rate else nullcontext():
+        start = time.monotonic()
+        period = 1.0 / rate if rate else 0.0
+        while time.monotonic() - start < seconds:
+            if rate:
+                time.sleep(max(0.0, start + sent * period - time.monotonic()))
+            now = time.time_ns()
+            set_stamp(message.header.stamp, now)
+            stamps.add(now)
+            publisher.publish(message)
+            sent += 1
+            if not rate:
+                spin_for(node, 0.0)
+        elapsed = time.monotonic() - start
         if rate:
-            target = start + sent * period
-            while time.monotonic() < target:
-                spin_for(node, min(0.002, max(0.0, target - time.monotonic())))
-        now = time.time_ns()
-        set_stamp(message.header.stamp, now)
-        stamps.add(now)
-        publisher.publish(message)
-        sent += 1
-        if not rate:
-            spin_for(node, 0.0)
-    elapsed = time.monotonic() - start
-    spin_for(node, 1.5)
+            time.sleep(1.5)  # the last frames' arrivals
+    if not rate:
+        spin_for(node, 1.5)
     ours = [(arrived, stamp) for arrived, stamp in arrivals if stamp in stamps]
     latencies = [(arrived - stamp) / 1e9 for arrived, stamp in ours]
     after = dict(diagnostics)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SETTLE_S = 1.0  # after matching, transports (shared memory, UDP) still connect; frames sent at once can be lost
 
@@ -37,3 +40,28 @@ def spin_for(node, seconds: float) -> None:
         rclpy.spin_once(node, timeout_sec=max(0.0, min(0.01, end - time.monotonic())))
         if time.monotonic() >= end:
             return
+
+
+@contextmanager
+def spinning_in_background(node) -> Iterator[None]:
+    """``node``'s callbacks on a thread of their own until the block ends, woken by what arrives (no polling), so a
+    publisher that paces itself with ``time.sleep`` takes no CPU from the process it measures in between."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+
+    thread = threading.Thread(target=run, name="spin", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        executor.remove_node(node)
+        executor.shutdown()
