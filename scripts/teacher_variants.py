@@ -29,7 +29,7 @@ def compute() -> dict:
     from ros_road_seg.core.image_files import read_rgb_file
     from ros_road_seg.core.labels import read_label, road_masks
     from ros_road_seg.core.progress import with_progress
-    from ros_road_seg.core.scoring import iou_counts, pooled_iou
+    from ros_road_seg.core.scoring import frame_mask, iou_counts, pooled_iou
     from ros_road_seg.core.segmenter import Segmenter
     from training.data import layout
     from training.soft_labels import soft_probability
@@ -45,7 +45,8 @@ def compute() -> dict:
             for flip in (False, True):
                 probability, _ = soft_probability([teachers[i] for i in chosen], rgb, combine, flip)
                 key = name + (", with the mirror" if flip else "")
-                counts.setdefault(key, {}).setdefault(group, []).append(iou_counts(probability > 0.5, road, valid))
+                mask = frame_mask(probability, rgb.shape[:2], 0.5) > 0  # the node's mask rule, as every score here
+                counts.setdefault(key, {}).setdefault(group, []).append(iou_counts(mask, road, valid))
     return {variant: {group: pooled_iou(c) for group, c in groups.items()} for variant, groups in counts.items()}
 
 

@@ -8,14 +8,10 @@ a="$(realpath "$1")"; b="$(realpath "$2")"; out="$(realpath -m "$3")"; mkdir -p 
 cd "$(dirname "$0")/../.."
 source scripts/venv.sh test
 model="$(realpath models/road_seg_default.onnx)"
-paused=$(pgrep -f "python -m training\." || true)
-[ -n "$paused" ] && kill -STOP $paused
-trap '[ -n "$paused" ] && kill -CONT $paused; kill $(jobs -p) 2>/dev/null || true' EXIT
-vmstat 1 > "$out/vmstat.txt" &
+source scripts/tail_probe/bench_ab.sh "$out"
 n=0
 for mode in A B B A A B B A; do
   n=$((n + 1)); name=run$(printf %02d $n)_$mode
   checkout=$a; [ "$mode" = B ] && checkout=$b
-  (cd "$checkout" && python -m ros_road_seg.bench --model "$model" --node-modes thread --node-rates 30 \
-    --node-seconds 15 --iterations 100 --course-iterations 1 --memory-frames 50 --out "$out/$name" > "$out/$name.log" 2>&1)
+  (cd "$checkout" && bench_30hz "$model" "$out/$name")
 done

@@ -8,10 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-runs/priority_ab}"; mkdir -p "$out"
 source scripts/venv.sh test
-paused=$(pgrep -f "python -m training\." || true)
-[ -n "$paused" ] && kill -STOP $paused
-trap '[ -n "$paused" ] && kill -CONT $paused; kill $(jobs -p) 2>/dev/null || true' EXIT
-vmstat 1 > "$out/vmstat.txt" &
+source scripts/tail_probe/bench_ab.sh "$out"
 raise_node() {  # every thread of the bench's node to nice -10, again as threads start
   while true; do
     for pid in $(pgrep -f ros_road_seg.node.node); do
@@ -24,7 +21,6 @@ n=0
 for mode in A B B A A B B A; do
   n=$((n + 1)); name=run$(printf %02d $n)_$mode
   [ "$mode" = B ] && { raise_node & raiser=$!; }
-  python -m ros_road_seg.bench --model models/road_seg_default.onnx --node-modes thread --node-rates 30 \
-    --node-seconds 15 --iterations 100 --course-iterations 1 --memory-frames 50 --out "$out/$name" > "$out/$name.log" 2>&1
+  bench_30hz models/road_seg_default.onnx "$out/$name"
   [ "$mode" = B ] && kill "$raiser"
 done
