@@ -22,7 +22,8 @@ DEMO_FRAMES='00000[0-4]_10'
 teacher=(--recipe training/recipes/intel_road_teacher.yaml --data "$KITTI")
 student=(--recipe training/recipes/intel_unet_student.yaml --data "$KITTI")
 python -m training.export --intel-ir "$INTEL_IR" \
-    --input-size 192 608 --out models/intel_road_192x608.onnx         # the off-the-shelf row, zero-shot
+    --input-size 192 608 --out models/intel_road_192x608.onnx \
+    --save-keras models/intel_road_192x608.keras                      # the off-the-shelf row, zero-shot; adapt --toward
 python -m training.export --intel-ir "$INTEL_IR" \
     --input-size 384 1216 --out models/intel_road_384x1216.onnx       # the same at 384x1216: training.adapt's 2nd teacher
 python -m training.crossval --folds 4 "${teacher[@]}" --out runs/cv_teacher

@@ -4,6 +4,8 @@ served (moved back toward the network as it comes, alpha 0.75: the start of both
 without labels and with 20 labels (runs/rotation/<held>/{no_labels,labels20}/adapt_summary.json: the served file;
 runs/rotation_seed<n>/ the same adaptations with other fine-tune seeds: each run, then their mean), beside the
 zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
+With runs/rotation*/<held>/<variant>/toward_origin_a<alpha>/ (scripts/rotation_toward_origin.sh), a third table: the
+same adaptations moved toward the network as it comes instead of toward their start.
 Usage: rotation_table.py [mean_flip] [--json F]: mean_flip, the runs with training.adapt's teachers as they are now
 (their mean with the mirrored frame; runs/rotation_mean_flip*), else the fifth session's (the more certain teacher per
 frame). Exits non-zero naming what is missing (scripts/card_tables.py then leaves the committed table as it is)."""
@@ -100,5 +102,24 @@ for held in SEQUENCES:
         columns.append(runs_cell([v for v in values if v is not None], start))
         record[held][f"{variant}_alpha_1"] = values
     print(f"| {held} | {cell(start)} | {' | '.join(columns)} |")
+ALPHAS = sorted({p.name.removeprefix("toward_origin_a") for p in ROOT.glob("*/*/toward_origin_a*")} - {"0"}, reverse=True)
+if ALPHAS:  # scripts/rotation_toward_origin.sh: the same runs moved toward the network as it comes instead
+    print()
+    print(
+        "The same adaptations moved back toward the network as it comes (`training.interpolate --toward origin`,"
+        " `<run>/toward_origin_a<alpha>/<held>/`; the zero-shot column is that network itself):"
+    )
+    print()
+    heads = [f"{variant}, alpha {alpha}" for variant in ("no labels", "20 labels") for alpha in ALPHAS]
+    print("| held-out sequence | start: KITTI-only, alpha 0.75 | zero-shot Intel | " + " | ".join(heads) + " |")
+    print("|" + "---|" * (3 + len(heads)))
+    for held in SEQUENCES:
+        start, columns = record[held]["start_kitti_only_alpha_0.75"], []
+        for variant in ("no_labels", "labels20"):
+            for alpha in ALPHAS:
+                values = [scored(root / held / variant / f"toward_origin_a{alpha}", held) for root in SEEDS]
+                columns.append(runs_cell([v for v in values if v is not None], start))
+                record[held][f"{variant}_toward_origin_alpha_{alpha}"] = values
+        print(f"| {held} | {cell(start)} | {cell(record[held]['zero_shot'], start)} | {' | '.join(columns)} |")
 if "--json" in sys.argv:
     Path(sys.argv[sys.argv.index("--json") + 1]).write_text(json.dumps(record, indent=2))

@@ -168,6 +168,13 @@ def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_pat
     moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
     assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
     assert served_metadata()["road_seg.wise_ft_alpha"] == "0.25"
+    assert served_metadata()["road_seg.wise_ft_toward"] == "start"
+    # toward the origin: this start is a .keras without a run beside it, so it is its own origin (the chain itself is
+    # tested in test_weight_space.py); the same weights, but the moved model and its export are made again
+    assert adapt_cli.main([*args, "--alpha", "0.25", "--toward", "origin"]) == 0
+    moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
+    assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
+    assert served_metadata()["road_seg.wise_ft_toward"] == "origin"
 
 
 def test_a_bad_replay_is_named_as_a_usage_error(tmp_path, capsys):

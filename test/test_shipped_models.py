@@ -105,6 +105,7 @@ KERAS_TWINS = {
     "intel_unet_keep_strong_160x512.keras": "intel_unet_keep_strong_160x512.onnx",
     "intel_unet_keep_strong_224x224_tiles.keras": "intel_unet_keep_strong_224x224_tiles.onnx",
     "intel_road_keep_wiseft_192x608.keras": "intel_road_keep_wiseft_192x608.onnx",
+    "intel_road_192x608.keras": "intel_road_192x608.onnx",  # what training.adapt moves back toward (--toward)
     "unet16_camvid.keras": None,  # the KITTI stage's starting point; shipped as .keras only
 }
 

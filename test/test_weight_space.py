@@ -136,3 +136,53 @@ def test_a_run_whose_config_holds_no_recipe_is_named_not_a_traceback(start_and_r
     (broken / "config.json").write_text('{"model": "unet"}')  # no dataset, no data
     assert interpolate_main([str(broken), "--alpha", "0.5", "--out", str(tmp_path / "x")]) == 2
     assert "config.json does not hold a recipe" in capsys.readouterr().err
+
+
+def test_toward_origin_moves_back_to_the_first_model_of_a_chain_of_starts(start_and_run, tmp_path):
+    """An adaptation begins from a fine-tuned model, which began from pretrained weights: ``--toward origin`` moves
+    it toward those pretrained weights, two links back, not toward the model it began from. The origin here is a
+    ``.keras`` without config.json (weights from elsewhere); the oracle is its weights read back with numpy."""
+    import shutil
+    from pathlib import Path
+
+    from training import interpolate as interpolate_cli
+    from training import train as train_cli
+
+    root, data = start_and_run
+    pretrained = tmp_path / "pretrained"
+    pretrained.mkdir()
+    shutil.copy(root / "start" / "best.keras", pretrained / "weights_from_elsewhere.keras")
+    common = ["--dataset", "kitti", "--data", str(data), "--batch-size", "2", "--epochs", "1", "--val", "0"]
+    common += ["--lr", "0.01", "--quiet", "--workers", "1"]
+    first = ["--init-from", str(pretrained / "weights_from_elsewhere.keras"), "--out", str(tmp_path / "first")]
+    assert train_cli.main([*common, *first]) == 0
+    assert (
+        train_cli.main(
+            [*common, "--init-from", str(tmp_path / "first"), "--seed", "1", "--out", str(tmp_path / "second")]
+        )
+        == 0
+    )
+
+    origin = _weights(pretrained / "weights_from_elsewhere.keras")
+    first_weights, second = _weights(tmp_path / "first" / "best.keras"), _weights(tmp_path / "second" / "best.keras")
+    # each link moved, or the test cannot tell the origin from the start
+    assert any(not np.allclose(o, f) for o, f in zip(origin, first_weights, strict=True))
+    assert any(not np.allclose(f, s) for f, s in zip(first_weights, second, strict=True))
+    named = str(pretrained / "weights_from_elsewhere.keras")  # the origin named as a file: a shipped start's way
+    for toward, other in (("origin", origin), ("start", first_weights), (named, origin)):
+        out = tmp_path / f"toward_{Path(toward).name}"
+        args = [str(tmp_path / "second"), "--alpha", "0.25", "--toward", toward, "--out", str(out)]
+        assert interpolate_cli.main(args) == 0
+        for got, o, s in zip(_weights(out / "best.keras"), other, second, strict=True):
+            np.testing.assert_allclose(got, 0.75 * o + 0.25 * s, rtol=1e-6, atol=1e-7)
+        assert json.loads((out / "config.json").read_text())["wise_ft"]["toward"] == toward
+
+
+def test_toward_a_missing_model_is_a_usage_error_naming_it(start_and_run, tmp_path, capsys):
+    from training import interpolate as interpolate_cli
+
+    root, _ = start_and_run
+    args = [str(root / "run"), "--alpha", "0.5", "--toward", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "o")]
+    assert interpolate_cli.main(args) == 2
+    assert f"toward '{tmp_path / 'nope.keras'}' is neither start nor origin nor a model file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

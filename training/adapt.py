@@ -17,6 +17,7 @@ from ros_road_seg.core.paths import share_directory
 from training.adaptation import Adaptation, adapt
 from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels, parse_mix
 from training.soft_labels import COMBINE_CHOICES
+from training.weight_space import TOWARD
 
 
 @exit_codes("training.adapt")
@@ -86,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="keep term (WiSE-FT): the fine-tuned weights moved back toward the start, 1 = not moved",
     )
+    parser.add_argument(
+        "--toward",
+        default="start",
+        metavar="|".join([*TOWARD, "MODEL"]),
+        help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain of "
+        "runs, or a .keras of the same architecture (the shipped start's origin: models/intel_road_192x608.keras)",
+    )
     parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")
     args = parser.parse_args(argv)
     apply_folder_labels(args.road_id, args.ignore_id)
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         l2_sp=args.l2_sp,
         replay=tuple(args.replay),
         alpha=args.alpha,
+        toward=args.toward,
         seed=args.seed,
     )
     result = adapt(plan)

@@ -66,7 +66,8 @@ class Adaptation:
     lr: float = 1e-4
     l2_sp: float = 1e-3
     replay: tuple[MixSource, ...] = ()  # the start's own labelled frames, mixed into every epoch
-    alpha: float = 1.0  # WiSE-FT: 1 the fine-tuned weights as they are, 0 the start
+    alpha: float = 1.0  # WiSE-FT: 1 the fine-tuned weights as they are, 0 what they move toward
+    toward: str = "start"  # WiSE-FT moves toward the start, or toward the pretrained origin of its chain ("origin")
     seed: int = 0  # the fine-tune's shuffling and augmentation
     soft_share: float = 0.5
     hold_back_every: int = 10  # every n-th frame is held back from training to measure agreement with the teacher
@@ -176,7 +177,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     say(
         3,
         f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames{replayed}, {plan.epochs} epochs, "
-        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g}",
+        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g} toward the {plan.toward}",
     )
     resume = current and (run / "last.keras").is_file()  # a run on soft labels made since starts over
     fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)
@@ -184,8 +185,8 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
 
 
 def moved_back(plan: Adaptation, run: Path) -> Path:
-    """The fine-tuned run moved back toward the start by ``plan.alpha`` (WiSE-FT; out/wise_ft, kept), or the run's
-    own model at alpha 1."""
+    """The fine-tuned run moved back toward the start (or the pretrained origin) by ``plan.alpha`` (WiSE-FT;
+    out/wise_ft, kept), or the run's own model at alpha 1."""
     if plan.alpha >= 1.0:
         return run / "best.keras"
     from training.weight_space import interpolate
@@ -194,9 +195,9 @@ def moved_back(plan: Adaptation, run: Path) -> Path:
     moved, tuned = out / "best.keras", run / "best.keras"
     if moved.is_file() and moved.stat().st_mtime >= tuned.stat().st_mtime:  # not older than the run it moves
         config = json.loads((out / "config.json").read_text())
-        if config.get("wise_ft", {}).get("alpha") == plan.alpha:
+        if config.get("wise_ft", {}).get("alpha") == plan.alpha and config["wise_ft"].get("toward") == plan.toward:
             return moved
-    return interpolate(run, plan.alpha, out)
+    return interpolate(run, plan.alpha, out, plan.toward)
 
 
 def export_models(plan: Adaptation, model: Path, frames: Path) -> dict[str, Path]:
@@ -289,6 +290,7 @@ def summary(
         "teachers": {"models": [str(p) for p in plan.teachers], "combine": plan.combine, "flip": plan.flip},
         "replay": [f"{source.dataset}:{source.path}:{source.share:g}" for source in plan.replay],
         "wise_ft_alpha": plan.alpha,
+        "wise_ft_toward": plan.toward,
         "held_back_frames": kept_out,
         "agreement_with_teacher": {
             "before": agreement(plan.start, soft, frames, kept_out),

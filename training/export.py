@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         help="how nearest upsampling is exported: repeat (Tile; faster once INT8) or resize (faster in FP32)",
     )
     parser.add_argument(
-        "--save-keras", type=Path, default=None, help="also save the run's model as this uncompiled .keras (shipping)"
+        "--save-keras", type=Path, default=None, help="also save the model as this uncompiled .keras (shipping)"
     )
     args = parser.parse_args(argv)
     if args.opset < 17:
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.run is None) == (args.intel_ir is None):
         parser.error("give a run folder / .keras file, or --intel-ir (one of the two)")
     if args.intel_ir is not None:
-        metadata = export_intel_zero_shot(args.intel_ir, tuple(args.input_size or (192, 608)), args.out)
+        size = tuple(args.input_size or (192, 608))
+        metadata = export_intel_zero_shot(args.intel_ir, size, args.out, args.save_keras)
     else:
         metadata = export(
             args.run,
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.models import load_keras_model
 
         load_keras_model(args.run).save(args.save_keras)
+    if args.save_keras is not None:
         print(f"wrote {args.save_keras}")
     return 0
 

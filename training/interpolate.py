@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ros_road_seg.core.errors import exit_codes
-from training.weight_space import check_alpha, interpolate
+from training.weight_space import TOWARD, check_alpha, interpolate
 
 
 @exit_codes("training.interpolate")
@@ -19,10 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="a finished run folder (its config.json rebuilds its start)")
     parser.add_argument("--alpha", type=float, required=True, help="0: the start, 1: the run as trained")
     parser.add_argument("--out", type=Path, required=True, help="the new run folder")
+    parser.add_argument(
+        "--toward",
+        default="start",
+        metavar="|".join([*TOWARD, "MODEL"]),
+        help="the run's own start, the pretrained network at the root of its chain of --init-from starts, or a .keras",
+    )
     args = parser.parse_args(argv)
     check_alpha(args.alpha)
-    model = interpolate(args.run, args.alpha, args.out)
-    print(f"'{model}': {1 - args.alpha:g} x the start of '{args.run}' + {args.alpha:g} x its trained weights")
+    model = interpolate(args.run, args.alpha, args.out, args.toward)
+    other = f"the {args.toward} of '{args.run}'" if args.toward in TOWARD else f"'{args.toward}'"
+    print(f"'{model}': {1 - args.alpha:g} x {other} + {args.alpha:g} x the trained weights of '{args.run}'")
     return 0
 
 

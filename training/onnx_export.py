@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -187,6 +188,7 @@ def run_metadata(source: Path) -> dict[str, str]:
         metadata["init_from"] = Path(str(config["init_from"])).name
     if config.get("wise_ft"):  # weights interpolated toward the run's start (training.weight_space)
         metadata["wise_ft_alpha"] = f"{config['wise_ft']['alpha']:g}"
+        metadata["wise_ft_toward"] = Path(str(config["wise_ft"].get("toward", "start"))).name  # start, origin, a file
     if config.get("mix_frames"):
         metadata["dataset"] = "+".join([str(config["dataset"]), *config["mix_frames"]])
         metadata["train_frames"] = ", ".join(
@@ -264,14 +266,17 @@ def export(
     return metadata
 
 
-def export_intel_zero_shot(ir: Path, input_size: tuple[int, int], out: Path) -> dict:
+def export_intel_zero_shot(ir: Path, input_size: tuple[int, int], out: Path, keras_out: Path | None = None) -> dict:
     """Intel's road model as it comes (no training), under the project's contract: the off-the-shelf comparison row
-    (``road_seg.never_trained_on = all``: it saw no frame of this project)."""
+    (``road_seg.never_trained_on = all``: it saw no frame of this project). ``keras_out``: also its Keras weights,
+    what an adapted model is moved back toward (``training.adapt --toward``)."""
     from training.pretrained.intel_road import LICENCE, intel_road_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         intel_road_model(ir, input_size).save(folder / "best.keras")
+        if keras_out is not None:
+            shutil.copyfile(folder / "best.keras", keras_out)
         (folder / "config.json").write_text(
             json.dumps({"architecture": "intel_road", "dataset": "none (zero-shot: Intel's own road data)"})
         )

@@ -37,6 +37,39 @@ def start_model(run: Path) -> keras.Model:
     return initial_model(recipe)
 
 
+def origin_model(run: Path) -> keras.Model:
+    """The pretrained network at the root of a run's chain of starts. A run begun from another model (``init_from``:
+    an adaptation begun from a fine-tuned, moved-back model) is followed back through each model's config.json to the
+    first run that began from pretrained weights, whose start is rebuilt; a model without a config.json (a ``.keras``
+    from elsewhere) ends the chain and is itself the origin. Moving toward it, rather than toward the run's own start,
+    restores what the network knew before any fine-tuning (the start may itself have lost some)."""
+    model = resolve_keras_path(run)
+    for _ in range(32):  # a chain longer than this is a loop of configs naming each other
+        config = read_run_config(model.parent)
+        if not config:
+            return load_keras_model(model)
+        if not config.get("init_from"):
+            return start_model(model.parent)
+        model = resolve_keras_path(Path(config["init_from"]))
+    raise UsageError(f"'{run}': its chain of init_from starts does not end (configs naming each other?)")
+
+
+TOWARD = ("start", "origin")  # what a run is moved back toward: its own start, or the pretrained origin of its chain
+
+
+def toward_model(run: Path, toward: str) -> keras.Model:
+    """What ``run`` is moved back toward: ``start``, ``origin`` (:func:`origin_model`) or a model file of the same
+    architecture (a shipped start has no run folder to follow back: name its origin, e.g. the Intel network as it
+    comes, ``models/intel_road_192x608.keras``)."""
+    if toward == "start":
+        return start_model(resolve_keras_path(run).parent)
+    if toward == "origin":
+        return origin_model(run)
+    if not Path(toward).exists():
+        raise UsageError(f"toward '{toward}' is neither {' nor '.join(TOWARD)} nor a model file")
+    return load_keras_model(Path(toward))
+
+
 def check_alpha(alpha: float) -> float:
     """Alpha in [0, 1]: 0 the start, 1 the fine-tuned run (beyond them is extrapolation, not ensembling)."""
     if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
@@ -54,14 +87,16 @@ def interpolated_weights(start: keras.Model, tuned: keras.Model, alpha: float) -
     return [((1.0 - alpha) * s + alpha * t).astype(t.dtype) for s, t in zip(start_weights, tuned_weights, strict=True)]
 
 
-def interpolate(run: Path, alpha: float, out: Path) -> Path:
-    """A run folder ``out`` (best.keras + config.json) holding ``run``'s weights interpolated toward its start;
-    its config records alpha and the run, so an export says what it is. Returns out/best.keras."""
+def interpolate(run: Path, alpha: float, out: Path, toward: str = "start") -> Path:
+    """A run folder ``out`` (best.keras + config.json) holding ``run``'s weights interpolated toward its start (or
+    what ``toward`` names: :func:`toward_model`); its config records alpha, the run and what it moved toward, so an
+    export says what it is. Returns out/best.keras."""
     run_dir = resolve_keras_path(run).parent
+    other = toward_model(run_dir, toward)
     tuned = load_keras_model(run_dir)
-    tuned.set_weights(interpolated_weights(start_model(run_dir), tuned, alpha))
+    tuned.set_weights(interpolated_weights(other, tuned, alpha))
     out.mkdir(parents=True, exist_ok=True)
     tuned.save(out / "best.keras")
-    config = {**read_run_config(run_dir), "wise_ft": {"alpha": alpha, "run": str(run_dir)}}
+    config = {**read_run_config(run_dir), "wise_ft": {"alpha": alpha, "run": str(run_dir), "toward": toward}}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     return out / "best.keras"

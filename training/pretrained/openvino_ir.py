@@ -73,6 +73,8 @@ class IrGraph:
 def read_ir(xml_path: str | Path) -> IrGraph:
     """Parse ``model.xml`` (and ``model.bin`` beside it); an unreadable file or an unknown op names what is wrong."""
     xml_path = Path(xml_path)
+    if not xml_path.name:  # an empty --intel-ir (an unset variable): Path('.') has no .bin to name
+        raise ModelLoadError(f"OpenVINO IR file '{xml_path}' is not a file (give the model's .xml)")
     bin_path = xml_path.with_suffix(".bin")
     for path in (xml_path, bin_path):
         if not path.is_file():
