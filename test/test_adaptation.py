@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 from synthetic_data import make_kitti, synthetic_frame, write_png
@@ -168,13 +169,14 @@ def test_adapt_replays_the_starts_frames_and_moves_back_toward_the_start(tmp_pat
     moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
     assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
     assert served_metadata()["road_seg.wise_ft_alpha"] == "0.25"
-    assert served_metadata()["road_seg.wise_ft_toward"] == "start"
-    # toward the origin: this start is a .keras without a run beside it, so it is its own origin (the chain itself is
-    # tested in test_weight_space.py); the same weights, but the moved model and its export are made again
-    assert adapt_cli.main([*args, "--alpha", "0.25", "--toward", "origin"]) == 0
+    # by default toward the origin: this start is a .keras without a run beside it, so it is its own origin (the
+    # chain itself is tested in test_weight_space.py); toward the start names it so: the same weights, but the moved
+    # model and its export are made again
+    assert served_metadata()["road_seg.wise_ft_toward"] == "origin"
+    assert adapt_cli.main([*args, "--alpha", "0.25", "--toward", "start"]) == 0
     moved = keras.models.load_model(out / "wise_ft" / "best.keras", compile=False).get_weights()
     assert all(np.allclose(m, e, atol=1e-6) for m, e in zip(moved, weights_at(0.25), strict=True))
-    assert served_metadata()["road_seg.wise_ft_toward"] == "origin"
+    assert served_metadata()["road_seg.wise_ft_toward"] == "start"
 
 
 def test_a_bad_replay_is_named_as_a_usage_error(tmp_path, capsys):
@@ -183,3 +185,24 @@ def test_a_bad_replay_is_named_as_a_usage_error(tmp_path, capsys):
         adapt_cli.main(["--frames", str(tmp_path), "--out", str(tmp_path / "o"), "--replay", "kitti:/x:2"])
     assert stopped.value.code == 2
     assert "argument --replay: 'kitti:/x:2': SHARE 2.0 must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_the_shipped_start_moves_back_toward_the_shipped_intel_network(tmp_path):
+    """The shipped start has no run folder to follow back, so by default it is moved toward the Intel network as it
+    comes, which ships as .keras beside it: the two must be the same architecture (every weight the same shape), and
+    any other start is followed back to its own origin."""
+    from training.models import load_keras_model
+    from training.weight_space import interpolated_weights
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    start = models / "intel_road_keep_wiseft_192x608.keras"
+    toward = adapt_cli.default_toward(start, models)
+    assert Path(toward) == models / "intel_road_192x608.keras"
+    assert adapt_cli.default_toward(tmp_path / "mine.keras", models) == "origin"
+    shipped, origin = load_keras_model(start), load_keras_model(Path(toward))
+    halfway = interpolated_weights(origin, shipped, 0.5)
+    for got, o, s in zip(halfway, origin.get_weights(), shipped.get_weights(), strict=True):
+        assert got.shape == s.shape
+        np.testing.assert_allclose(got, 0.5 * (o + s), rtol=1e-6, atol=1e-7)
+    # the shipped default was fine-tuned from that network, so it has moved away from it
+    assert any(not np.allclose(o, s) for o, s in zip(origin.get_weights(), shipped.get_weights(), strict=True))

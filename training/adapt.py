@@ -20,6 +20,15 @@ from training.soft_labels import COMBINE_CHOICES
 from training.weight_space import TOWARD
 
 
+def default_toward(start: Path, models: Path) -> str:
+    """The shipped start has no run folder to follow back to its origin, so its origin ships beside it; any other
+    start is followed back through its runs' config.json (a lone .keras is its own origin)."""
+    shipped = models / "intel_road_keep_wiseft_192x608.keras"
+    if shipped.is_file() and Path(start).resolve() == shipped.resolve():
+        return str(models / "intel_road_192x608.keras")
+    return "origin"
+
+
 @exit_codes("training.adapt")
 def main(argv: list[str] | None = None) -> int:
     models = share_directory() / "models"
@@ -32,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         type=Path,
-        default=models / "intel_road_keep_wiseft_192x608.keras",
+        default=models / "intel_road_keep_wiseft_192x608.keras",  # default_toward knows its origin
         help="the .keras to adapt (default: the shipped default's weights)",
     )
     parser.add_argument(
@@ -84,15 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--alpha",
         type=bounded_number(0.0, 1.0),
-        default=1.0,
-        help="keep term (WiSE-FT): the fine-tuned weights moved back toward the start, 1 = not moved",
+        default=0.75,
+        help="keep term (WiSE-FT): the fine-tuned weights moved back toward --toward by this much, 1 = not moved",
     )
     parser.add_argument(
         "--toward",
-        default="start",
+        default=None,
         metavar="|".join([*TOWARD, "MODEL"]),
         help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain of "
-        "runs, or a .keras of the same architecture (the shipped start's origin: models/intel_road_192x608.keras)",
+        "runs, or a .keras of the same architecture (default: the Intel network as it comes, "
+        "models/intel_road_192x608.keras, for the shipped start; the origin of any other --start)",
     )
     parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")
     args = parser.parse_args(argv)
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         l2_sp=args.l2_sp,
         replay=tuple(args.replay),
         alpha=args.alpha,
-        toward=args.toward,
+        toward=args.toward or default_toward(args.start, models),
         seed=args.seed,
     )
     result = adapt(plan)
