@@ -1,4 +1,8 @@
 """Where the node's latency tail goes, part 1: every garbage collection's generation and pause, per Python process.
+Part 2 (seventh session): ``SWITCH_INTERVAL=<seconds>`` sets Python's GIL switch interval (default 0.005 s) in every
+process started with this folder on PYTHONPATH (the bench and the node it starts): a thread waiting for the GIL
+(the node's inference thread back from ONNX Runtime, or its executor thread with a new frame) waits up to that long
+while the other runs Python code (scripts/tail_probe/switch_ab.sh).
 
 Opt-in and outside the package: ``GC_PROBE=$PWD/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
 ros_road_seg.bench ...`` writes ``gc_<pid>.txt`` (in the current folder) for the bench and for the node it starts (lines: unix time,
@@ -25,3 +29,6 @@ if os.environ.get("GC_PROBE"):
             _log.write(f"{time.time():.4f} {info['generation']} {pause_ms:.3f} {info['collected']}\n")
 
     gc.callbacks.append(_on_collection)
+
+if os.environ.get("SWITCH_INTERVAL"):
+    sys.setswitchinterval(float(os.environ["SWITCH_INTERVAL"]))
