@@ -3,6 +3,9 @@ Part 2 (seventh session): ``SWITCH_INTERVAL=<seconds>`` sets Python's GIL switch
 process started with this folder on PYTHONPATH (the bench and the node it starts): a thread waiting for the GIL
 (the node's inference thread back from ONNX Runtime, or its executor thread with a new frame) waits up to that long
 while the other runs Python code (scripts/tail_probe/switch_ab.sh).
+Part 3: ``SPIN_IN_RUN=1`` makes every ONNX Runtime session of those processes spin its intra-op threads while a run
+lasts and stop the moment it returns (``session.force_spinning_stop``): the wake-up of a sleeping thread at every
+operator is saved without busy-waiting between frames (scripts/tail_probe/spin_stop_ab.sh).
 
 Opt-in and outside the package: ``GC_PROBE=$PWD/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
 ros_road_seg.bench ...`` writes ``gc_<pid>.txt`` (in the current folder) for the bench and for the node it starts (lines: unix time,
@@ -32,3 +35,17 @@ if os.environ.get("GC_PROBE"):
 
 if os.environ.get("SWITCH_INTERVAL"):
     sys.setswitchinterval(float(os.environ["SWITCH_INTERVAL"]))
+
+if os.environ.get("SPIN_IN_RUN"):  # part 3: ONNX Runtime's threads spin during a run only (spin_stop_ab.sh)
+    import onnxruntime as _ort
+
+    _open_session = _ort.InferenceSession.__init__
+
+    def _spinning_in_run_only(self, *args, **kwargs):
+        options = kwargs.get("sess_options")
+        if options is not None:  # the package passes its SessionOptions by keyword (ros_road_seg/core/model.py)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+            options.add_session_config_entry("session.force_spinning_stop", "1")
+        _open_session(self, *args, **kwargs)
+
+    _ort.InferenceSession.__init__ = _spinning_in_run_only
