@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "--alpha",
         type=bounded_number(0.0, 1.0),
         default=0.75,
-        help="keep term (WiSE-FT): the fine-tuned weights moved back toward --toward by this much, 1 = not moved",
+        help="keep term (WiSE-FT): (1 - ALPHA) x what --toward names + ALPHA x the fine-tuned weights; 1 = not moved",
     )
     parser.add_argument(
         "--toward",
