@@ -2,10 +2,10 @@
 Part 2 (seventh session): ``SWITCH_INTERVAL=<seconds>`` sets Python's GIL switch interval (default 0.005 s) in every
 process started with this folder on PYTHONPATH (the bench and the node it starts): a thread waiting for the GIL
 (the node's inference thread back from ONNX Runtime, or its executor thread with a new frame) waits up to that long
-while the other runs Python code (scripts/tail_probe/switch_ab.sh).
+while the other runs Python code (`bash scripts/tail_probe/env_ab.sh OUT SWITCH_INTERVAL=0.0005`).
 Part 3: ``SPIN_IN_RUN=1`` makes every ONNX Runtime session of those processes spin its intra-op threads while a run
 lasts and stop the moment it returns (``session.force_spinning_stop``): the wake-up of a sleeping thread at every
-operator is saved without busy-waiting between frames (scripts/tail_probe/spin_stop_ab.sh).
+operator is saved without busy-waiting between frames (`env_ab.sh OUT SPIN_IN_RUN=1`).
 
 Opt-in and outside the package: ``GC_PROBE=$PWD/gc PYTHONPATH=scripts/tail_probe:$PYTHONPATH python -m
 ros_road_seg.bench ...`` writes ``gc_<pid>.txt`` (in the current folder) for the bench and for the node it starts (lines: unix time,
@@ -36,7 +36,7 @@ if os.environ.get("GC_PROBE"):
 if os.environ.get("SWITCH_INTERVAL"):
     sys.setswitchinterval(float(os.environ["SWITCH_INTERVAL"]))
 
-if os.environ.get("SPIN_IN_RUN"):  # part 3: ONNX Runtime's threads spin during a run only (spin_stop_ab.sh)
+if os.environ.get("SPIN_IN_RUN"):  # part 3: ONNX Runtime's threads spin during a run only (env_ab.sh)
     import onnxruntime as _ort
 
     _open_session = _ort.InferenceSession.__init__
