@@ -19,13 +19,16 @@ from training.data import DATASETS, add_folder_label_arguments, apply_folder_lab
 from training.soft_labels import COMBINE_CHOICES
 from training.weight_space import TOWARD
 
+SHIPPED_START = "intel_road_keep_wiseft_192x608.keras"  # the shipped default's weights: --start's default
+SHIPPED_ORIGIN = "intel_road_192x608.keras"  # the Intel network as it comes, which the shipped start was tuned from
+
 
 def default_toward(start: Path, models: Path) -> str:
     """The shipped start has no run folder to follow back to its origin, so its origin ships beside it; any other
     start is followed back through its runs' config.json (a lone .keras is its own origin)."""
-    shipped = models / "intel_road_keep_wiseft_192x608.keras"
+    shipped = models / SHIPPED_START
     if shipped.is_file() and Path(start).resolve() == shipped.resolve():
-        return str(models / "intel_road_192x608.keras")
+        return str(models / SHIPPED_ORIGIN)
     return "origin"
 
 
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start",
         type=Path,
-        default=models / "intel_road_keep_wiseft_192x608.keras",  # default_toward knows its origin
+        default=models / SHIPPED_START,
         help="the .keras to adapt (default: the shipped default's weights)",
     )
     parser.add_argument(
@@ -101,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="|".join([*TOWARD, "MODEL"]),
         help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain of "
-        "runs, or a .keras of the same architecture (default: the Intel network as it comes, "
-        "models/intel_road_192x608.keras, for the shipped start; the origin of any other --start)",
+        f"runs, or a .keras of the same architecture (default: the Intel network as it comes, models/{SHIPPED_ORIGIN}, "
+        "for the shipped start; the origin of any other --start)",
     )
     parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")
     args = parser.parse_args(argv)

@@ -147,7 +147,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     """Stage 3: the start model at the served size, trained on the soft labels (and labelled frames), pulled toward
     its start (L2-SP) so it keeps what it knew. Resumes an interrupted run."""
     from training.fitting import fit_run, mixed_run_data
-    from training.weight_space import TOWARD
+    from training.weight_space import describe_toward
 
     run = plan.out / "run"
     state = run / "state.json"
@@ -180,8 +180,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     say(
         3,
         f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames{replayed}, {plan.epochs} epochs, "
-        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g} toward "
-        + (f"the {plan.toward}" if plan.toward in TOWARD else f"'{plan.toward}'"),
+        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g} toward {describe_toward(plan.toward)}",
     )
     resume = current and (run / "last.keras").is_file()  # a run on soft labels made since starts over
     fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)

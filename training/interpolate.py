@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ros_road_seg.core.errors import exit_codes
-from training.weight_space import TOWARD, check_alpha, interpolate
+from training.weight_space import TOWARD, check_alpha, describe_toward, interpolate
 
 
 @exit_codes("training.interpolate")
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_alpha(args.alpha)
     model = interpolate(args.run, args.alpha, args.out, args.toward)
-    other = f"the {args.toward} of '{args.run}'" if args.toward in TOWARD else f"'{args.toward}'"
+    other = describe_toward(args.toward)
     print(f"'{model}': {1 - args.alpha:g} x {other} + {args.alpha:g} x the trained weights of '{args.run}'")
     return 0
 

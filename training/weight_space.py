@@ -57,6 +57,11 @@ def origin_model(run: Path) -> keras.Model:
 TOWARD = ("start", "origin")  # what a run is moved back toward: its own start, or the pretrained origin of its chain
 
 
+def describe_toward(toward: str) -> str:
+    """How logs name what a run moves toward: ``the start``, ``the origin``, or the model file in quotes."""
+    return f"the {toward}" if toward in TOWARD else f"'{toward}'"
+
+
 def toward_model(run: Path, toward: str) -> keras.Model:
     """What ``run`` is moved back toward: ``start``, ``origin`` (:func:`origin_model`) or a model file of the same
     architecture (a shipped start has no run folder to follow back: name its origin, e.g. the Intel network as it
