@@ -13,6 +13,7 @@ import pytest
 from synthetic_data import make_kitti, synthetic_frame, write_png
 
 from training import adapt as adapt_cli
+from training import evaluate as evaluate_cli
 from training.data import layout
 from training.models import build_model
 
@@ -44,7 +45,13 @@ def test_adapt_writes_models_with_their_story_and_a_summary(adapted, capsys):
         )
     agreement = summary["agreement_with_teacher"]
     assert 0.0 <= agreement["before"] <= 1.0 and 0.0 <= agreement["after"] <= 1.0
-    assert set(summary["road_iou_labelled"]) == {"before", "after"}
+    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers"}
+    # the free model as it comes, scored on the same labelled frames as training.evaluate scores it on its own
+    teacher = summary["teachers"]["models"][0]
+    args = [teacher, "--dataset", "kitti", "--data", str(tmp / "kitti"), "--split", "all", "--out", str(tmp / "eval")]
+    assert evaluate_cli.main(args) == 0
+    (scored,) = (json.loads(path.read_text()) for path in (tmp / "eval").glob("eval_*.json"))
+    assert summary["road_iou_labelled"]["teachers"] == {teacher: pytest.approx(scored["pooled_iou_full"], abs=1e-9)}
     assert summary["held_back_frames"] == ["f005"]  # every 10th frame, never trained on
     config = json.loads((tmp / "out" / "run" / "config.json").read_text())
     assert "f005" not in config["train_names"]
@@ -106,7 +113,7 @@ def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model, 
     assert config["dataset"] == "folder" and config["road_id"] == 1
     assert {"l0", "l1", "l2"} <= set(config["train_names"])
     summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
-    assert set(summary["road_iou_labelled"]) == {"before", "after"}
+    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers"}
     err = capsys.readouterr().err  # a bar per long stage: soft labels, scoring
     assert "6/6 soft labels" in err and "3/3 frames scored" in err and "held-back frames scored" in err
 
@@ -187,22 +194,32 @@ def test_a_bad_replay_is_named_as_a_usage_error(tmp_path, capsys):
     assert "argument --replay: 'kitti:/x:2': SHARE 2.0 must be in (0, 1)" in capsys.readouterr().err
 
 
-def test_the_shipped_start_moves_back_toward_the_shipped_intel_network(tmp_path):
-    """The shipped start has no run folder to follow back, so by default it is moved toward the Intel network as it
-    comes, which ships as .keras beside it: the two must be the same architecture (every weight the same shape), and
-    any other start is followed back to its own origin."""
+def test_the_shipped_start_and_a_run_begun_from_it_move_back_toward_the_shipped_intel_network(tmp_path):
+    """The shipped start has no run folder to follow back; its origin, the Intel network as it comes, ships as .keras
+    beside it. Before, only training.adapt's default knew that (by the start's file name): a second adaptation begun
+    from the first one's model stopped at the shipped start and moved toward it. Now the chain continues from the
+    shipped start to the Intel network, whose weights (loaded from its file, the oracle) the origin must equal."""
     from training.models import load_keras_model
-    from training.weight_space import interpolated_weights
+    from training.weight_space import SHIPPED_ORIGINS, SHIPPED_START, interpolated_weights, origin_model
 
     models = Path(__file__).resolve().parents[1] / "models"
-    start = models / "intel_road_keep_wiseft_192x608.keras"
-    toward = adapt_cli.default_toward(start, models)
-    assert Path(toward) == models / "intel_road_192x608.keras"
-    assert adapt_cli.default_toward(tmp_path / "mine.keras", models) == "origin"
-    shipped, origin = load_keras_model(start), load_keras_model(Path(toward))
-    halfway = interpolated_weights(origin, shipped, 0.5)
-    for got, o, s in zip(halfway, origin.get_weights(), shipped.get_weights(), strict=True):
+    intel = load_keras_model(models / SHIPPED_ORIGINS[SHIPPED_START])
+    first = tmp_path / "first_adaptation"  # a run begun from the shipped start (its weights stand in for the tuned)
+    first.mkdir()
+    shutil.copy(models / SHIPPED_START, first / "best.keras")
+    (first / "config.json").write_text(json.dumps({"init_from": str(models / SHIPPED_START)}))
+    for source in (models / SHIPPED_START, first):
+        origin = origin_model(source)
+        for got, want in zip(origin.get_weights(), intel.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+    lone = tmp_path / "mine.keras"  # the same weights outside models/ are nobody's shipped start: their own origin
+    shutil.copy(models / SHIPPED_START, lone)
+    shipped = load_keras_model(models / SHIPPED_START)
+    for got, want in zip(origin_model(lone).get_weights(), shipped.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    halfway = interpolated_weights(intel, shipped, 0.5)  # the same architecture: every weight has a partner
+    for got, o, s in zip(halfway, intel.get_weights(), shipped.get_weights(), strict=True):
         assert got.shape == s.shape
         np.testing.assert_allclose(got, 0.5 * (o + s), rtol=1e-6, atol=1e-7)
     # the shipped default was fine-tuned from that network, so it has moved away from it
-    assert any(not np.allclose(o, s) for o, s in zip(origin.get_weights(), shipped.get_weights(), strict=True))
+    assert any(not np.allclose(o, s) for o, s in zip(intel.get_weights(), shipped.get_weights(), strict=True))

@@ -17,19 +17,7 @@ from ros_road_seg.core.paths import share_directory
 from training.adaptation import Adaptation, adapt
 from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels, parse_mix
 from training.soft_labels import COMBINE_CHOICES
-from training.weight_space import TOWARD
-
-SHIPPED_START = "intel_road_keep_wiseft_192x608.keras"  # the shipped default's weights: --start's default
-SHIPPED_ORIGIN = "intel_road_192x608.keras"  # the Intel network as it comes, which the shipped start was tuned from
-
-
-def default_toward(start: Path, models: Path) -> str:
-    """The shipped start has no run folder to follow back to its origin, so its origin ships beside it; any other
-    start is followed back through its runs' config.json (a lone .keras is its own origin)."""
-    shipped = models / SHIPPED_START
-    if shipped.is_file() and Path(start).resolve() == shipped.resolve():
-        return str(models / SHIPPED_ORIGIN)
-    return "origin"
+from training.weight_space import SHIPPED_ORIGINS, SHIPPED_START, TOWARD
 
 
 @exit_codes("training.adapt")
@@ -101,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--toward",
-        default=None,
+        default="origin",
         metavar="|".join([*TOWARD, "MODEL"]),
-        help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain of "
-        f"runs, or a .keras of the same architecture (default: the Intel network as it comes, models/{SHIPPED_ORIGIN}, "
-        "for the shipped start; the origin of any other --start)",
+        help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain "
+        f"of runs (default; for the shipped start the Intel network as it comes, "
+        f"models/{SHIPPED_ORIGINS[SHIPPED_START]}), or a .keras of the same architecture",
     )
     parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")
     args = parser.parse_args(argv)
@@ -136,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         l2_sp=args.l2_sp,
         replay=tuple(args.replay),
         alpha=args.alpha,
-        toward=args.toward or default_toward(args.start, models),
+        toward=args.toward,
         seed=args.seed,
     )
     result = adapt(plan)
@@ -147,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     if "road_iou_labelled" in result:
         iou = result["road_iou_labelled"]
         print(f"road IoU on the labelled frames never trained on: {iou['before']:.4f} -> {iou['after']:.4f}")
+        teachers = ", ".join(f"{Path(name).name} {value:.4f}" for name, value in iou["teachers"].items())
+        print(f"  the teachers as they come, on the same frames: {teachers}")
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result["seconds_per_stage"].items())
     print(f"time: {stages}")
     print(f"run it:\n  {result['launch']}")

@@ -307,6 +307,8 @@ def summary(
         result["road_iou_labelled"] = {
             "before": labelled_iou(plan.start, plan),
             "after": labelled_iou(served, plan),
+            # the free models as they come, on the same frames: is adapting worth it on this camera?
+            "teachers": {str(teacher): labelled_iou(teacher, plan) for teacher in plan.teachers},
         }
     (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
     return result

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from ros_road_seg.core.errors import UsageError
+from ros_road_seg.core.paths import share_directory
 from training.fitting import initial_model
 from training.models import load_keras_model, resolve_keras_path
 from training.recipe import Recipe, read_run_config
@@ -37,20 +38,40 @@ def start_model(run: Path) -> keras.Model:
     return initial_model(recipe)
 
 
+SHIPPED_START = "intel_road_keep_wiseft_192x608.keras"  # the shipped default's weights (training.adapt's start)
+# Shipped .keras files have no run folder to follow back, so each one's origin is declared here: the shipped default
+# was fine-tuned from the Intel network as it comes, which ships beside it (models/, `make_models.sh`).
+SHIPPED_ORIGINS = {SHIPPED_START: "intel_road_192x608.keras"}
+
+
+def shipped_origin(model: Path) -> Path | None:
+    """The declared origin of a shipped ``models/*.keras`` (:data:`SHIPPED_ORIGINS`), None for any other file."""
+    models = share_directory() / "models"
+    for name, origin in SHIPPED_ORIGINS.items():
+        if (models / name).is_file() and Path(model).resolve() == (models / name).resolve():
+            return models / origin
+    return None
+
+
 def origin_model(run: Path) -> keras.Model:
     """The pretrained network at the root of a run's chain of starts. A run begun from another model (``init_from``:
     an adaptation begun from a fine-tuned, moved-back model) is followed back through each model's config.json to the
-    first run that began from pretrained weights, whose start is rebuilt; a model without a config.json (a ``.keras``
-    from elsewhere) ends the chain and is itself the origin. Moving toward it, rather than toward the run's own start,
-    restores what the network knew before any fine-tuning (the start may itself have lost some)."""
+    first run that began from pretrained weights, whose start is rebuilt; a shipped model continues to its declared
+    origin (:data:`SHIPPED_ORIGINS`); any other model without a config.json (a ``.keras`` from elsewhere) ends the
+    chain and is itself the origin. Moving toward it, rather than toward the run's own start, restores what the
+    network knew before any fine-tuning (the start may itself have lost some)."""
     model = resolve_keras_path(run)
     for _ in range(32):  # a chain longer than this is a loop of configs naming each other
         config = read_run_config(model.parent)
         if not config:
-            return load_keras_model(model)
-        if not config.get("init_from"):
+            origin = shipped_origin(model)
+            if origin is None:
+                return load_keras_model(model)
+            model = origin
+        elif not config.get("init_from"):
             return start_model(model.parent)
-        model = resolve_keras_path(Path(config["init_from"]))
+        else:
+            model = resolve_keras_path(Path(config["init_from"]))
     raise UsageError(f"'{run}': its chain of init_from starts does not end (configs naming each other?)")
 
 
@@ -64,8 +85,7 @@ def describe_toward(toward: str) -> str:
 
 def toward_model(run: Path, toward: str) -> keras.Model:
     """What ``run`` is moved back toward: ``start``, ``origin`` (:func:`origin_model`) or a model file of the same
-    architecture (a shipped start has no run folder to follow back: name its origin, e.g. the Intel network as it
-    comes, ``models/intel_road_192x608.keras``)."""
+    architecture."""
     if toward == "start":
         return start_model(resolve_keras_path(run).parent)
     if toward == "origin":
