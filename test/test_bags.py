@@ -255,7 +255,13 @@ def test_replay_errors(tmp_path):
     missing = run_tool("ros_road_seg.tools.bag_replay", str(tmp_path / "nope"), "--wait", "0")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     frames_folder(tmp_path / "frames", 2)
+    # before: "Expected metadata file '<the folder>' does not exist" (rosbags' words, naming the folder as the file)
+    not_a_bag = run_tool("ros_road_seg.tools.bag_replay", str(tmp_path / "frames"), "--wait", "0")
+    assert not_a_bag.returncode == 1 and "a folder without metadata.yaml" in not_a_bag.stderr, not_a_bag.stderr
     convert(tmp_path / "frames", tmp_path / "bag", progress=False)
+    (storage,) = (path for path in (tmp_path / "bag").iterdir() if path.suffix in (".db3", ".mcap"))
+    inside = run_tool("ros_road_seg.tools.bag_replay", str(storage), "--wait", "0")
+    assert inside.returncode == 1 and "give the bag folder that holds it" in inside.stderr, inside.stderr
     wrong_topic = run_tool(
         "ros_road_seg.tools.bag_replay", str(tmp_path / "bag"), "--topics", "/camera/other", "--wait", "0"
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.core.errors import DatasetError
+from ros_road_seg.core.errors import DatasetError, ModelLoadError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import FP16_SIBLING_KEY
@@ -82,9 +82,7 @@ def say(stage: int, text: str) -> None:
 
 def frames_folder(plan: Adaptation) -> Path:
     """Stage 1: the frames to adapt on (out/frames from a bag, written once; or the folder given)."""
-    if plan.bag is None:
-        if plan.frames is None or not plan.frames.is_dir():
-            raise DatasetError(f"frames folder '{plan.frames}' does not exist (give --frames DIR or --bag BAG)")
+    if plan.bag is None:  # checked by check_inputs
         say(1, f"'{plan.frames}'")
         return plan.frames
     folder = plan.out / "frames"
@@ -314,8 +312,25 @@ def summary(
     return result
 
 
+def check_inputs(plan: Adaptation) -> None:
+    """The frames folder, the start, the teachers and what the weights move toward, checked before any stage (and
+    before --out is made): found wrong only when used, they would end a run after minutes of soft labels or
+    fine-tuning."""
+    from training.models import check_keras_file
+    from training.weight_space import check_toward
+
+    if plan.bag is None and (plan.frames is None or not plan.frames.is_dir()):
+        raise DatasetError(f"frames folder '{plan.frames}' does not exist (give --frames DIR or --bag BAG)")
+    check_keras_file(plan.start)
+    check_toward(plan.toward)
+    for teacher in plan.teachers:
+        if not Path(teacher).is_file():
+            raise ModelLoadError(f"teacher '{teacher}' does not exist or is not a file")
+
+
 def adapt(plan: Adaptation) -> dict:
     """Run (or continue) every stage; returns the summary (also in out/adapt_summary.json)."""
+    check_inputs(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
     seconds = {}
     started = time.monotonic()

@@ -294,13 +294,20 @@ def resolve_keras_path(path: Path) -> Path:
     return candidate
 
 
-def load_keras_model(path: Path) -> keras.Model:
-    """A ``.keras`` file or a run folder's best.keras, uncompiled; a damaged file is a ModelLoadError naming it."""
+def check_keras_file(path: Path) -> Path:
+    """The ``.keras`` that ``path`` means (a run folder: its best.keras), if it is one: a cheap check before minutes of
+    work that would end in loading it; a missing or damaged file is named (FileNotFoundError, ModelLoadError)."""
     resolved = resolve_keras_path(path)
     if not zipfile.is_zipfile(resolved):
         raise ModelLoadError(
             f"'{resolved}' is not a Keras model file (a .keras is a zip archive: truncated or damaged?)"
         )
+    return resolved
+
+
+def load_keras_model(path: Path) -> keras.Model:
+    """A ``.keras`` file or a run folder's best.keras, uncompiled; a damaged file is a ModelLoadError naming it."""
+    resolved = check_keras_file(path)
     try:
         return keras.saving.load_model(resolved, compile=False)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:

@@ -20,7 +20,7 @@ import numpy as np
 from ros_road_seg.core.errors import UsageError
 from ros_road_seg.core.paths import share_directory
 from training.fitting import initial_model
-from training.models import load_keras_model, resolve_keras_path
+from training.models import check_keras_file, load_keras_model, resolve_keras_path
 from training.recipe import Recipe, read_run_config
 
 
@@ -90,9 +90,16 @@ def toward_model(run: Path, toward: str) -> keras.Model:
         return start_model(resolve_keras_path(run).parent)
     if toward == "origin":
         return origin_model(run)
+    return load_keras_model(check_toward(toward))
+
+
+def check_toward(toward: str) -> str | Path:
+    """``start``, ``origin``, or the model file it names (checked: missing is a usage error, damaged a load error)."""
+    if toward in TOWARD:
+        return toward
     if not Path(toward).exists():
         raise UsageError(f"toward '{toward}' is neither {' nor '.join(TOWARD)} nor a model file")
-    return load_keras_model(Path(toward))
+    return check_keras_file(Path(toward))
 
 
 def check_alpha(alpha: float) -> float:

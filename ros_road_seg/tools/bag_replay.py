@@ -41,6 +41,9 @@ def open_bag(path: Path):
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag '{path}' does not exist")
+    if not (path / "metadata.yaml").is_file():  # rosbags' own words name the folder as its metadata file
+        what = "a file: give the bag folder that holds it" if path.is_file() else "a folder without metadata.yaml"
+        raise BagError(f"bag '{path}' is {what} (a rosbag2 bag is the folder `ros2 bag record` writes)")
     try:
         reader = Reader(path)
         reader.open()
