@@ -58,3 +58,13 @@ def test_a_wrong_topic_names_the_image_topics(tmp_path, capsys):
         extract(tmp_path / "bag", "/nope", tmp_path / "out", progress=False)
     assert main([str(tmp_path / "bag"), "--topic", "/nope", "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.startswith("bag_to_frames: error:")
+
+
+def test_the_progress_bar_counts_the_frame_it_has_just_kept(tmp_path, capsys):
+    """Before: the bar was drawn before each message was handled, so its last line said '5/5 messages, 4 frames kept'
+    beside a result of 5 frames."""
+    frames_folder(tmp_path / "frames", 5)
+    convert(tmp_path / "frames", tmp_path / "bag", progress=False)
+    result = extract(tmp_path / "bag", DEFAULT_TOPIC, tmp_path / "out", min_change=0)
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # stderr is not a terminal here: one line per tenth
+    assert last.endswith(f"5/5 messages, {result['written']} frames kept") and result["written"] == 5, last

@@ -59,33 +59,35 @@ def extract(
         first_error, last_kept, last_time = "", None, None
         for connection, stamp_ns, raw in checked_messages(reader, connections, bag):
             counts["read"] += 1
-            if progress:
-                progress_bar.draw(counts["read"], total, f"messages, {counts['written']} frames kept")
-            if (counts["read"] - 1) % every or (hz and last_time is not None and stamp_ns - last_time < 1e9 / hz):
-                counts["by_rate"] += 1
-                continue
-            message = typestore.deserialize_cdr(raw, connection.msgtype)
             try:
-                if connection.msgtype.endswith("CompressedImage"):
-                    rgb = compressed_msg_to_rgb(message)
-                else:
-                    rgb = image_msg_to_rgb(message)
-            except ImageConversionError as error:
-                counts["bad"] += 1
-                first_error = first_error or f"message {counts['read']}: {error}"
-                continue
-            small = thumbnail(rgb)
-            if last_kept is not None and min_change > 0 and float(np.mean(np.abs(small - last_kept))) < min_change:
-                counts["near_duplicates"] += 1
-                continue
-            stamp = message.header.stamp
-            path = out / f"{stamp.sec:010d}_{stamp.nanosec:09d}.png"
-            if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"cannot write '{path}' (disk full or not writable)")
-            counts["written"] += 1
-            last_kept, last_time = small, stamp_ns
-            if max_frames and counts["written"] >= max_frames:
-                break
+                if (counts["read"] - 1) % every or (hz and last_time is not None and stamp_ns - last_time < 1e9 / hz):
+                    counts["by_rate"] += 1
+                    continue
+                message = typestore.deserialize_cdr(raw, connection.msgtype)
+                try:
+                    if connection.msgtype.endswith("CompressedImage"):
+                        rgb = compressed_msg_to_rgb(message)
+                    else:
+                        rgb = image_msg_to_rgb(message)
+                except ImageConversionError as error:
+                    counts["bad"] += 1
+                    first_error = first_error or f"message {counts['read']}: {error}"
+                    continue
+                small = thumbnail(rgb)
+                if last_kept is not None and min_change > 0 and float(np.mean(np.abs(small - last_kept))) < min_change:
+                    counts["near_duplicates"] += 1
+                    continue
+                stamp = message.header.stamp
+                path = out / f"{stamp.sec:010d}_{stamp.nanosec:09d}.png"
+                if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                    raise OSError(f"cannot write '{path}' (disk full or not writable)")
+                counts["written"] += 1
+                last_kept, last_time = small, stamp_ns
+                if max_frames and counts["written"] >= max_frames:
+                    break
+            finally:  # after the message: the bar counts the frame it kept
+                if progress:
+                    progress_bar.draw(counts["read"], total, f"messages, {counts['written']} frames kept")
     finally:
         reader.close()
         if progress and counts["read"]:
