@@ -5,7 +5,8 @@ without labels and with 20 labels (runs/rotation/<held>/{no_labels,labels20}/ada
 runs/rotation_seed<n>/ the same adaptations with other fine-tune seeds: each run, then their mean), beside the
 zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
 With runs/rotation*/<held>/<variant>/toward_origin_a<alpha>/ (scripts/rotation_toward_origin.sh), a third table: the
-same adaptations moved toward the network as it comes instead of toward their start.
+same adaptations moved toward the network as it comes instead of toward their start; with their scores on the 20
+labelled frames (scripts/rotation_alpha_choice.sh), a fourth: the alpha those 20 frames choose.
 Usage: rotation_table.py [mean_flip] [--json F]: mean_flip, the runs with training.adapt's teachers as they are now
 (their mean with the mirrored frame; runs/rotation_mean_flip*), else the fifth session's (the more certain teacher per
 frame). Exits non-zero naming what is missing (scripts/card_tables.py then leaves the committed table as it is)."""
@@ -121,5 +122,45 @@ if ALPHAS:  # scripts/rotation_toward_origin.sh: the same runs moved toward the 
                 columns.append(runs_cell([v for v in values if v is not None], start))
                 record[held][f"{variant}_toward_origin_alpha_{alpha}"] = values
         print(f"| {held} | {cell(start)} | {cell(record[held]['zero_shot'], start)} | {' | '.join(columns)} |")
+GRID = ("0.25", "0.5", "0.75", "1")  # scripts/rotation_alpha_choice.sh: the grid, fixed before any score
+
+
+def moved(root: Path, held: str, variant: str, alpha: str) -> Path:
+    return root / held / variant / ("run" if alpha == "1" else f"toward_origin_a{alpha}")
+
+
+def on_twenty(folder: Path) -> float | None:
+    path = folder / "labelled20" / "eval_folder_all.json"
+    return json.loads(path.read_text())["pooled_iou_full"] if path.is_file() else None
+
+
+if any(on_twenty(moved(root, held, "no_labels", "1")) for root in SEEDS for held in SEQUENCES):
+    print()
+    print(
+        "Alpha chosen by the 20 labelled frames of the adaptation sequences (`scripts/rotation_alpha_choice.sh`: the"
+        " grid 0.25 / 0.5 / 0.75 / 1 toward the network as it comes, the alpha with the highest pooled IoU on those"
+        " 20 frames; each seed: chosen alpha, its held-out IoU; then the mean over seeds, and the fixed 0.75 for"
+        " comparison). No labels: the 20 frames only choose; 20 labels: they were also trained on (a biased choice):"
+    )
+    print()
+    print("| held-out sequence | no labels: chosen | no labels: fixed 0.75 | 20 labels: chosen | 20 labels: fixed 0.75 |")
+    print("|---|---|---|---|---|")
+    for held in SEQUENCES:
+        start, columns = record[held]["start_kitti_only_alpha_0.75"], []
+        for variant in ("no_labels", "labels20"):
+            choices = []
+            for root in SEEDS:
+                twenty = {alpha: on_twenty(moved(root, held, variant, alpha)) for alpha in GRID}
+                if None in twenty.values():
+                    continue
+                best = max(GRID, key=lambda alpha: twenty[alpha])
+                choices.append({"seed_root": root.name, "on_twenty": twenty, "chosen": best,
+                                "held_out": scored(moved(root, held, variant, best), held)})  # fmt: skip
+            record[held][f"{variant}_alpha_chosen_on_twenty"] = choices
+            chosen = [c["held_out"] for c in choices if c["held_out"] is not None]
+            fixed = [v for v in record[held].get(f"{variant}_toward_origin_alpha_0.75", []) if v is not None]
+            picks = ", ".join(c["chosen"] for c in choices)
+            columns += [f"alpha {picks}: {runs_cell(chosen, start)}", runs_cell(fixed, start)]
+        print(f"| {held} | {' | '.join(columns)} |")
 if "--json" in sys.argv:
     Path(sys.argv[sys.argv.index("--json") + 1]).write_text(json.dumps(record, indent=2))
