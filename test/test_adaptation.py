@@ -45,7 +45,8 @@ def test_adapt_writes_models_with_their_story_and_a_summary(adapted, capsys):
         )
     agreement = summary["agreement_with_teacher"]
     assert 0.0 <= agreement["before"] <= 1.0 and 0.0 <= agreement["after"] <= 1.0
-    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers"}
+    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers", "also_trained_on"}
+    assert summary["road_iou_labelled"]["also_trained_on"] is False
     # the free model as it comes, scored on the same labelled frames as training.evaluate scores it on its own
     teacher = summary["teachers"]["models"][0]
     args = [teacher, "--dataset", "kitti", "--data", str(tmp / "kitti"), "--split", "all", "--out", str(tmp / "eval")]
@@ -111,6 +112,47 @@ def test_a_bad_model_is_named_before_any_stage_runs(tmp_path, red_model, capsys,
     assert not (tmp_path / "out").exists()
 
 
+def test_alpha_auto_takes_the_best_of_the_grid_on_your_labelled_frames(adapted, tmp_path, capsys):
+    """--alpha auto: every alpha of the grid scored on the --evaluate-on frames; the chosen one is the best there
+    (training.evaluate, the one scoring path, run on each moved model is the oracle), it is the one exported, and
+    the summary keeps the grid's scores beside the 'after' figure they bias."""
+    from training.adaptation import ALPHA_GRID
+
+    tmp, args = adapted
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)  # the fine-tune is reused: only the choice and what follows it run
+    args = [str(out) if arg == str(tmp / "out") else arg for arg in args]
+    capsys.readouterr()
+    assert adapt_cli.main([*args, "--alpha", "auto"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "adapt_summary.json").read_text())
+    choice = summary["wise_ft_alpha_choice"]
+    scores = {}
+    for alpha in ALPHA_GRID:
+        model = out / "run" if alpha == 1.0 else out / "alpha_choice" / f"a{alpha:g}"
+        argv = [str(model), "--dataset", "kitti", "--data", str(tmp / "kitti"), "--split", "all"]
+        assert evaluate_cli.main([*argv, "--out", str(tmp_path / f"eval{alpha:g}")]) == 0
+        (scored,) = (json.loads(p.read_text()) for p in (tmp_path / f"eval{alpha:g}").glob("eval_*.json"))
+        scores[alpha] = scored["pooled_iou_full"]
+        assert choice["road_iou_by_alpha"][f"{alpha:g}"] == pytest.approx(scores[alpha], abs=1e-9)
+    best = max(scores.values())
+    assert scores[choice["alpha"]] == best and all(scores[a] < best for a in ALPHA_GRID if a < choice["alpha"])
+    assert summary["wise_ft_alpha"] == choice["alpha"] and "the 'after' is optimistic" in printed
+    if choice["alpha"] < 1.0:  # the exported model is the chosen one
+        session = ort.InferenceSession(summary["adapted"]["fp32"], providers=["CPUExecutionProvider"])
+        assert float(session.get_modelmeta().custom_metadata_map["road_seg.wise_ft_alpha"]) == choice["alpha"]
+
+
+def test_alpha_auto_needs_labelled_frames_never_trained_on_to_choose_on(tmp_path, capsys):
+    argv = ["--frames", str(tmp_path), "--out", str(tmp_path / "o"), "--alpha", "auto"]
+    assert adapt_cli.main(argv) == 2
+    assert "--alpha auto chooses on your labelled frames: give them with --evaluate-on DIR" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    mine = ["--labelled", str(tmp_path / "mine"), "--evaluate-on", str(tmp_path / "mine" / ".." / "mine")]  # the same
+    assert adapt_cli.main([*argv, *mine]) == 2
+    assert "--evaluate-on must not be the --labelled folder" in capsys.readouterr().err
+
+
 def test_frames_or_a_bag_is_required(tmp_path, capsys):
     assert adapt_cli.main(["--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("training.adapt: error: give --frames DIR, or --bag BAG")
@@ -140,8 +182,11 @@ def test_adapt_trains_on_a_folder_of_your_own_binary_masks(tmp_path, red_model, 
     assert config["dataset"] == "folder" and config["road_id"] == 1
     assert {"l0", "l1", "l2"} <= set(config["train_names"])
     summary = json.loads((tmp_path / "o" / "adapt_summary.json").read_text())
-    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers"}
-    err = capsys.readouterr().err  # a bar per long stage: soft labels, scoring
+    assert set(summary["road_iou_labelled"]) == {"before", "after", "teachers", "also_trained_on"}
+    assert summary["road_iou_labelled"]["also_trained_on"] is True  # the same folder as --labelled
+    captured = capsys.readouterr()
+    assert "road IoU on the labelled frames also trained on:" in captured.out
+    err = captured.err  # a bar per long stage: soft labels, scoring
     assert "6/6 soft labels" in err and "3/3 frames scored" in err and "held-back frames scored" in err
 
 

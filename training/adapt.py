@@ -14,10 +14,15 @@ from pathlib import Path
 from ros_road_seg.core.arguments import bounded_number
 from ros_road_seg.core.errors import UsageError, exit_codes
 from ros_road_seg.core.paths import share_directory
-from training.adaptation import Adaptation, adapt
+from training.adaptation import ALPHA_GRID, Adaptation, adapt
 from training.data import DATASETS, add_folder_label_arguments, apply_folder_labels, parse_mix
 from training.soft_labels import COMBINE_CHOICES
 from training.weight_space import SHIPPED_ORIGINS, SHIPPED_START, TOWARD
+
+
+def alpha_or_auto(text: str) -> float | None:
+    """``--alpha``: a number in [0, 1], or ``auto`` (None: chosen on your labelled frames)."""
+    return None if text == "auto" else bounded_number(0.0, 1.0)(text)
 
 
 @exit_codes("training.adapt")
@@ -83,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--alpha",
-        type=bounded_number(0.0, 1.0),
+        type=alpha_or_auto,
         default=0.75,
-        help="keep term (WiSE-FT): (1 - ALPHA) x what --toward names + ALPHA x the fine-tuned weights; 1 = not moved",
+        help="keep term (WiSE-FT): (1 - ALPHA) x what --toward names + ALPHA x the fine-tuned weights; 1 = not moved; "
+        f"auto: the best of {' '.join(f'{a:g}' for a in ALPHA_GRID)} on the --evaluate-on frames",
     )
     parser.add_argument(
         "--toward",
@@ -134,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "road_iou_labelled" in result:
         iou = result["road_iou_labelled"]
-        print(f"road IoU on the labelled frames never trained on: {iou['before']:.4f} -> {iou['after']:.4f}")
+        which = "also trained on" if iou["also_trained_on"] else "never trained on"
+        chose = " (they chose alpha: the 'after' is optimistic)" if "wise_ft_alpha_choice" in result else ""
+        print(f"road IoU on the labelled frames {which}{chose}: {iou['before']:.4f} -> {iou['after']:.4f}")
         teachers = ", ".join(f"{Path(name).name} {value:.4f}" for name, value in iou["teachers"].items())
         print(f"  the teachers as they come, on the same frames: {teachers}")
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result["seconds_per_stage"].items())

@@ -23,12 +23,12 @@ import fnmatch
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ros_road_seg.core.errors import DatasetError, ModelLoadError
+from ros_road_seg.core.errors import DatasetError, ModelLoadError, UsageError
 from ros_road_seg.core.image_files import IMAGE_SUFFIXES, read_rgb_file
 from ros_road_seg.core.labels import read_label, road_masks
 from ros_road_seg.core.model import FP16_SIBLING_KEY
@@ -40,6 +40,7 @@ from training.recipe import Recipe
 STAGES = ("frames", "soft labels", "fine-tune", "export", "summary")
 SOFT_THRESHOLD = 0.5  # a teacher's probability above this counts as road when agreement is scored
 INT8_GAIN = 0.9  # INT8 is served only when it takes at most this share of FP32's time on your frames, here
+ALPHA_GRID = (0.25, 0.5, 0.75, 1.0)  # --alpha auto: the WiSE-FT alphas tried on your labelled frames
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Adaptation:
     lr: float = 1e-4
     l2_sp: float = 1e-3
     replay: tuple[MixSource, ...] = ()  # the start's own labelled frames, mixed into every epoch
-    alpha: float = 0.75  # WiSE-FT: 1 the fine-tuned weights as they are, 0 what they move toward
+    alpha: float | None = 0.75  # WiSE-FT: 1 the fine-tuned weights as they are, 0 what they move toward; None:
+    # chosen from ALPHA_GRID by road IoU on the evaluate_on frames (choose_alpha)
     toward: str = "origin"  # start, the pretrained origin of the start's chain, or a .keras (weight_space.toward_model)
     seed: int = 0  # the fine-tune's shuffling and augmentation
     soft_share: float = 0.5
@@ -152,7 +154,7 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     current = state.is_file() and state.stat().st_mtime >= (soft / SOFT_MANIFEST).stat().st_mtime
     if current and json.loads(state.read_text())["epochs_done"] >= plan.epochs:
         say(3, f"'{run}' (done before)")
-        return moved_back(plan, run)
+        return run
     labelled = plan.labelled is not None
     recipe = Recipe(
         dataset=plan.labelled_dataset if labelled else "soft",
@@ -178,11 +180,42 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     say(
         3,
         f"{len(primary)} {'labelled' if labelled else 'soft-labelled'} frames{replayed}, {plan.epochs} epochs, "
-        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {plan.alpha:g} toward {describe_toward(plan.toward)}",
+        f"L2-SP {plan.l2_sp:g}, WiSE-FT alpha {'auto' if plan.alpha is None else f'{plan.alpha:g}'} toward "
+        f"{describe_toward(plan.toward)}",
     )
     resume = current and (run / "last.keras").is_file()  # a run on soft labels made since starts over
     fit_run(recipe, mixed_run_data(recipe, primary, []), run, resume=resume)
-    return moved_back(plan, run)
+    return run
+
+
+def choose_alpha(plan: Adaptation, run: Path) -> dict:
+    """``--alpha auto``: the fine-tuned run moved toward ``plan.toward`` by each alpha of ALPHA_GRID (a grid fixed
+    beforehand) and scored on your labelled frames never trained on (``evaluate_on``); the best wins, the smaller
+    alpha on a tie (nearer what the network knew). On CamVid as the camera, 20 such frames chose as well as or better
+    than the fixed 0.75 in all six rotation runs without labels (models/README.md). Kept in
+    out/alpha_choice/choice.json; made again when the run is newer. The summary's "after" IoU is then measured on the
+    frames that chose: read the grid's scores beside it."""
+    from training.weight_space import interpolate
+
+    folder, tuned = plan.out / "alpha_choice", run / "best.keras"
+    record = folder / "choice.json"
+    wanted = {"toward": plan.toward, "evaluate_on": str(plan.evaluate_on), "only": list(plan.evaluate_only)}
+    if record.is_file() and record.stat().st_mtime >= tuned.stat().st_mtime:
+        choice = json.loads(record.read_text())
+        if {key: choice.get(key) for key in wanted} == wanted:
+            say(3, f"alpha {choice['alpha']:g} chosen before ('{record}')")
+            return choice
+    scores = {}
+    for alpha in ALPHA_GRID:
+        model = tuned if alpha >= 1.0 else interpolate(run, alpha, folder / f"a{alpha:g}", plan.toward)
+        scores[f"{alpha:g}"] = labelled_iou(model, plan)
+    best = max(ALPHA_GRID, key=lambda alpha: scores[f"{alpha:g}"])  # the first of equals: the smaller alpha
+    chosen = ", ".join(f"{alpha} {iou:.4f}" for alpha, iou in scores.items())
+    say(3, f"alpha {best:g} chosen by road IoU on '{plan.evaluate_on}' ({chosen})")
+    choice = {**wanted, "alpha": best, "road_iou_by_alpha": scores}
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(choice, indent=2))
+    return choice
 
 
 def moved_back(plan: Adaptation, run: Path) -> Path:
@@ -307,6 +340,8 @@ def summary(
             "after": labelled_iou(served, plan),
             # the free models as they come, on the same frames: is adapting worth it on this camera?
             "teachers": {str(teacher): labelled_iou(teacher, plan) for teacher in plan.teachers},
+            # the same folder given as --labelled: these frames were trained on, so "after" flatters the model
+            "also_trained_on": plan.labelled is not None and plan.labelled.resolve() == plan.evaluate_on.resolve(),
         }
     (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
     return result
@@ -319,6 +354,13 @@ def check_inputs(plan: Adaptation) -> None:
     from training.models import check_keras_file
     from training.weight_space import check_toward
 
+    if plan.alpha is None and plan.evaluate_on is None:
+        raise UsageError("--alpha auto chooses on your labelled frames: give them with --evaluate-on DIR")
+    if plan.alpha is None and plan.labelled is not None and plan.labelled.resolve() == plan.evaluate_on.resolve():
+        raise UsageError(
+            "--alpha auto chooses on labelled frames never trained on: --evaluate-on must not be the --labelled "
+            "folder (frames trained on favour the fine-tuned end; on CamVid they once chose 1 and lost 0.2 points)"
+        )
     if plan.bag is None and (plan.frames is None or not plan.frames.is_dir()):
         raise DatasetError(f"frames folder '{plan.frames}' does not exist (give --frames DIR or --bag BAG)")
     check_keras_file(plan.start)
@@ -341,13 +383,22 @@ def adapt(plan: Adaptation) -> dict:
     seconds["soft labels"] = time.monotonic() - started
     kept_out = held_back(frames, plan.hold_back_every)
     started = time.monotonic()
-    model = fine_tune(plan, soft, kept_out)
-    seconds["fine-tune"] = time.monotonic() - started
+    run = fine_tune(plan, soft, kept_out)
+    choice = None
+    if plan.alpha is None:
+        seconds["fine-tune"] = time.monotonic() - started
+        started = time.monotonic()
+        choice = choose_alpha(plan, run)
+        plan = replace(plan, alpha=choice["alpha"])
+    model = moved_back(plan, run)
+    seconds["alpha choice" if choice else "fine-tune"] = time.monotonic() - started
     started = time.monotonic()
     files = export_models(plan, model, frames)
     seconds["export"] = time.monotonic() - started
     started = time.monotonic()
     result = summary(plan, files, soft, frames, kept_out, seconds)
+    if choice is not None:  # what chose the alpha: the "after" IoU below was measured on the same frames
+        result["wise_ft_alpha_choice"] = {"grid": list(ALPHA_GRID), **choice}
     result["seconds_per_stage"]["summary"] = time.monotonic() - started
     (plan.out / "adapt_summary.json").write_text(json.dumps(result, indent=2))
     return result
