@@ -6,7 +6,8 @@ runs/rotation_seed<n>/ the same adaptations with other fine-tune seeds: each run
 zero-shot Intel network on the same frames (runs/keep/camvid_zero_shot).
 With runs/rotation*/<held>/<variant>/toward_origin_a<alpha>/ (scripts/rotation_toward_origin.sh), a third table: the
 same adaptations moved toward the network as it comes instead of toward their start; with their scores on the 20
-labelled frames (scripts/rotation_alpha_choice.sh), a fourth: the alpha those 20 frames choose.
+labelled frames (CHOOSE=1 ALPHAS="0.25 0.5 0.75 1" bash scripts/rotation_toward_origin.sh), a fourth: the alpha
+those 20 frames choose.
 Usage: rotation_table.py [mean_flip] [--json F]: mean_flip, the runs with training.adapt's teachers as they are now
 (their mean with the mirrored frame; runs/rotation_mean_flip*), else the fifth session's (the more certain teacher per
 frame). Exits non-zero naming what is missing (scripts/card_tables.py then leaves the committed table as it is)."""
@@ -122,7 +123,7 @@ if ALPHAS:  # scripts/rotation_toward_origin.sh: the same runs moved toward the 
                 columns.append(runs_cell([v for v in values if v is not None], start))
                 record[held][f"{variant}_toward_origin_alpha_{alpha}"] = values
         print(f"| {held} | {cell(start)} | {cell(record[held]['zero_shot'], start)} | {' | '.join(columns)} |")
-GRID = ("0.25", "0.5", "0.75", "1")  # scripts/rotation_alpha_choice.sh: the grid, fixed before any score
+GRID = ("0.25", "0.5", "0.75", "1")  # CHOOSE=1 in scripts/rotation_toward_origin.sh: the grid, fixed before any score
 
 
 def moved(root: Path, held: str, variant: str, alpha: str) -> Path:
@@ -137,13 +138,14 @@ def on_twenty(folder: Path) -> float | None:
 if any(on_twenty(moved(root, held, "no_labels", "1")) for root in SEEDS for held in SEQUENCES):
     print()
     print(
-        "Alpha chosen by the 20 labelled frames of the adaptation sequences (`scripts/rotation_alpha_choice.sh`: the"
-        " grid 0.25 / 0.5 / 0.75 / 1 toward the network as it comes, the alpha with the highest pooled IoU on those"
-        " 20 frames; each seed: chosen alpha, its held-out IoU; then the mean over seeds, and the fixed 0.75 for"
+        "Alpha chosen by the 20 labelled frames of the adaptation sequences (`CHOOSE=1 ALPHAS='0.25 0.5 0.75 1' bash"
+        " scripts/rotation_toward_origin.sh`: the grid 0.25 / 0.5 / 0.75 / 1 toward the network as it comes, the"
+        " alpha with the highest pooled IoU on those 20 frames; each seed: chosen alpha, its held-out IoU; then the mean over seeds, and the fixed 0.75 for"
         " comparison). No labels: the 20 frames only choose; 20 labels: they were also trained on (a biased choice):"
     )
     print()
-    print("| held-out sequence | no labels: chosen | no labels: fixed 0.75 | 20 labels: chosen | 20 labels: fixed 0.75 |")
+    heads = ("no labels: chosen", "no labels: fixed 0.75", "20 labels: chosen", "20 labels: fixed 0.75")
+    print("| held-out sequence | " + " | ".join(heads) + " |")
     print("|---|---|---|---|---|")
     for held in SEQUENCES:
         start, columns = record[held]["start_kitti_only_alpha_0.75"], []
