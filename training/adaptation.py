@@ -292,14 +292,20 @@ def agreement(model: Path, soft: Path, frames: Path, names: list[str]) -> float:
     return pooled_iou(counts)
 
 
-def labelled_iou(model: Path, plan: Adaptation) -> float:
-    from training.evaluation import evaluate, load_probability_fn
-
+def evaluation_frames(plan: Adaptation) -> list:
+    """The labelled frames never trained on (``--evaluate-on``, narrowed by ``--evaluate-only``)."""
     samples = layout(plan.evaluate_dataset).frames(plan.evaluate_on)
     if plan.evaluate_only:
         samples = [s for s in samples if any(fnmatch.fnmatchcase(s.name, p) for p in plan.evaluate_only)]
     if not samples:
         raise DatasetError(f"no {plan.evaluate_dataset} frames to score in '{plan.evaluate_on}' {plan.evaluate_only}")
+    return samples
+
+
+def labelled_iou(model: Path, plan: Adaptation) -> float:
+    from training.evaluation import evaluate, load_probability_fn
+
+    samples = evaluation_frames(plan)
     probability_fn, size, description = load_probability_fn(model)
     return evaluate(probability_fn, size, samples, description["threshold"], progress=True)["pooled_iou_full"]
 
@@ -348,9 +354,9 @@ def summary(
 
 
 def check_inputs(plan: Adaptation) -> None:
-    """The frames folder, the start, the teachers and what the weights move toward, checked before any stage (and
-    before --out is made): found wrong only when used, they would end a run after minutes of soft labels or
-    fine-tuning."""
+    """The frames folder, the start, the teachers, what the weights move toward and the labelled frames, checked
+    before any stage (and before --out is made): found wrong only when used, they would end a run after minutes of
+    soft labels or fine-tuning (the frames to score: after all of it)."""
     from training.models import check_keras_file
     from training.weight_space import check_toward
 
@@ -365,6 +371,10 @@ def check_inputs(plan: Adaptation) -> None:
         raise DatasetError(f"frames folder '{plan.frames}' does not exist (give --frames DIR or --bag BAG)")
     check_keras_file(plan.start)
     check_toward(plan.toward)
+    if plan.labelled is not None:  # each read as its stage will read it: a wrong folder or mask is named now
+        training_pool(plan.labelled_dataset, plan.labelled)
+    if plan.evaluate_on is not None:
+        evaluation_frames(plan)
     for teacher in plan.teachers:
         if not Path(teacher).is_file():
             raise ModelLoadError(f"teacher '{teacher}' does not exist or is not a file")
