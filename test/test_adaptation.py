@@ -166,6 +166,9 @@ def test_labelled_frames_that_cannot_be_read_are_named_before_any_stage_runs(tmp
     captured = capsys.readouterr()
     assert "road value 255 occurs in none of the 3 masks" in captured.err and "1/5 frames" not in captured.out
     assert not (tmp_path / "o").exists()
+    assert adapt_cli.main([*argv, "--replay", f"kitti:{tmp_path / 'nowhere'}:0.3"]) == 1  # before: after soft labels
+    captured = capsys.readouterr()
+    assert "is not a KITTI semantics folder" in captured.err and "1/5 frames" not in captured.out
 
 
 def test_alpha_auto_needs_labelled_frames_never_trained_on_to_choose_on(tmp_path, capsys):

@@ -373,6 +373,8 @@ def check_inputs(plan: Adaptation) -> None:
     check_toward(plan.toward)
     if plan.labelled is not None:  # each read as its stage will read it: a wrong folder or mask is named now
         training_pool(plan.labelled_dataset, plan.labelled)
+    for source in plan.replay:
+        training_pool(source.dataset, source.path)
     if plan.evaluate_on is not None:
         evaluation_frames(plan)
     for teacher in plan.teachers:
