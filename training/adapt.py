@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         default="origin",
         metavar="|".join([*TOWARD, "MODEL"]),
         help="what --alpha moves back toward: the start, the pretrained network at the root of the start's chain "
-        f"of runs (default; for the shipped start the Intel network as it comes, "
+        "of runs (default; for the shipped start the Intel network as it comes, "
         f"models/{SHIPPED_ORIGINS[SHIPPED_START]}), or a .keras of the same architecture",
     )
     parser.add_argument("--seed", type=bounded_number(0, 2**31 - 1, integer=True), default=0, help="fine-tune seed")

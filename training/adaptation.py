@@ -188,6 +188,12 @@ def fine_tune(plan: Adaptation, soft: Path, kept_out: list[str]) -> Path:
     return run
 
 
+def alpha_choice_folder(plan: Adaptation, alpha: float | None = None) -> Path:
+    """Where ``--alpha auto`` keeps its choice, and each candidate moved by ``alpha``."""
+    folder = plan.out / "alpha_choice"
+    return folder if alpha is None else folder / f"a{alpha:g}"
+
+
 def choose_alpha(plan: Adaptation, run: Path) -> dict:
     """``--alpha auto``: the fine-tuned run moved toward ``plan.toward`` by each alpha of ALPHA_GRID (a grid fixed
     beforehand) and scored on your labelled frames never trained on (``evaluate_on``); the best wins, the smaller
@@ -195,9 +201,7 @@ def choose_alpha(plan: Adaptation, run: Path) -> dict:
     than the fixed 0.75 in all six rotation runs without labels (models/README.md). Kept in
     out/alpha_choice/choice.json; made again when the run is newer. The summary's "after" IoU is then measured on the
     frames that chose: read the grid's scores beside it."""
-    from training.weight_space import interpolate
-
-    folder, tuned = plan.out / "alpha_choice", run / "best.keras"
+    folder, tuned = alpha_choice_folder(plan), run / "best.keras"
     record = folder / "choice.json"
     wanted = {"toward": plan.toward, "evaluate_on": str(plan.evaluate_on), "only": list(plan.evaluate_only)}
     if record.is_file() and record.stat().st_mtime >= tuned.stat().st_mtime:
@@ -207,7 +211,7 @@ def choose_alpha(plan: Adaptation, run: Path) -> dict:
             return choice
     scores = {}
     for alpha in ALPHA_GRID:
-        model = tuned if alpha >= 1.0 else interpolate(run, alpha, folder / f"a{alpha:g}", plan.toward)
+        model = moved_back(replace(plan, alpha=alpha), run, alpha_choice_folder(plan, alpha))
         scores[f"{alpha:g}"] = labelled_iou(model, plan)
     best = max(ALPHA_GRID, key=lambda alpha: scores[f"{alpha:g}"])  # the first of equals: the smaller alpha
     chosen = ", ".join(f"{alpha} {iou:.4f}" for alpha, iou in scores.items())
@@ -218,14 +222,14 @@ def choose_alpha(plan: Adaptation, run: Path) -> dict:
     return choice
 
 
-def moved_back(plan: Adaptation, run: Path) -> Path:
-    """The fine-tuned run moved back toward the start (or the pretrained origin) by ``plan.alpha`` (WiSE-FT;
-    out/wise_ft, kept), or the run's own model at alpha 1."""
+def moved_back(plan: Adaptation, run: Path, out: Path | None = None) -> Path:
+    """The fine-tuned run moved back toward the start (or the pretrained origin) by ``plan.alpha`` (WiSE-FT; into
+    ``out``, out/wise_ft by default, kept and reused while it matches), or the run's own model at alpha 1."""
     if plan.alpha >= 1.0:
         return run / "best.keras"
     from training.weight_space import interpolate
 
-    out = plan.out / "wise_ft"
+    out = out or plan.out / "wise_ft"
     moved, tuned = out / "best.keras", run / "best.keras"
     if moved.is_file() and moved.stat().st_mtime >= tuned.stat().st_mtime:  # not older than the run it moves
         config = json.loads((out / "config.json").read_text())
@@ -402,7 +406,7 @@ def adapt(plan: Adaptation) -> dict:
         started = time.monotonic()
         choice = choose_alpha(plan, run)
         plan = replace(plan, alpha=choice["alpha"])
-    model = moved_back(plan, run)
+    model = moved_back(plan, run, alpha_choice_folder(plan, plan.alpha) if choice else None)  # chosen: made already
     seconds["alpha choice" if choice else "fine-tune"] = time.monotonic() - started
     started = time.monotonic()
     files = export_models(plan, model, frames)

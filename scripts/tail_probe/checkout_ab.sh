@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The same bench at 30 Hz from two checkouts of this repository (A, B: e.g. `git worktree add /tmp/a <commit>`),
+# The same bench at 30 Hz from two checkouts of this repository (A, B: e.g. `git worktree add ../road_seg_a <commit>`),
 # alternating A B B A A B B A, training runs (training.*) paused meanwhile; each checkout's own bench and node, the
 # same model file. Usage: checkout_ab.sh DIR_A DIR_B OUT. Each run's bench JSON under OUT/runNN_{A,B}/, vmstat (steal
 # column) in OUT/vmstat.txt. Table: python3 scripts/spinning_table.py OUT/run*/bench.json
